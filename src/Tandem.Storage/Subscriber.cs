@@ -1,0 +1,27 @@
+namespace Tandem.Storage;
+
+/// <summary>
+/// A SIP account. Only digest HA1 hashes are stored (realm = domain), never the password.
+/// </summary>
+public sealed record Subscriber(
+    string Username,
+    string Domain,
+    string Ha1Md5,
+    string Ha1Sha256,
+    string? DisplayName,
+    bool Enabled);
+
+public interface ISubscriberStore
+{
+    Task<Subscriber?> GetAsync(string username, string domain, CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<Subscriber>> ListAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Adds a subscriber; returns false when username@domain already exists.</summary>
+    Task<bool> AddAsync(Subscriber subscriber, CancellationToken cancellationToken = default);
+
+    /// <summary>Replaces an existing subscriber's fields; returns false when it does not exist.</summary>
+    Task<bool> UpdateAsync(Subscriber subscriber, CancellationToken cancellationToken = default);
+
+    Task<bool> RemoveAsync(string username, string domain, CancellationToken cancellationToken = default);
+}
