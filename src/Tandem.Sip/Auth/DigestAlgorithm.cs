@@ -28,7 +28,10 @@ public static class DigestHash
     public static string Hex(DigestAlgorithm algorithm, string data)
     {
         var bytes = Encoding.UTF8.GetBytes(data);
+        // MD5 is required by SIP digest for interoperability (RFC 3261 §22.4); SHA-256 is offered too.
+#pragma warning disable CA5351
         var hash = algorithm == DigestAlgorithm.Md5 ? MD5.HashData(bytes) : SHA256.HashData(bytes);
+#pragma warning restore CA5351
         return Convert.ToHexStringLower(hash);
     }
 }
