@@ -1,7 +1,7 @@
 namespace Tandem.Sip.Text;
 
 /// <summary>Character classes of the RFC 3261 §25 grammar, as cheap lookups.</summary>
-internal static class SipChars
+public static class SipChars
 {
     // token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
     private static readonly bool[] Token = Build("-.!%*_+`'~");
