@@ -43,7 +43,7 @@ public sealed class NonceCountTracker
         }
     }
 
-    /// <summary>Entries currently held, across both generations.</summary>
+    /// <summary>Entries currently held; a shard drops expired generations lazily, on its next use.</summary>
     public int Count => _shards.Sum(s => s.Count);
 
     /// <summary>True and records <paramref name="nonceCount"/> when it is above every nc seen for this nonce; false on replay.</summary>

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Buffers.Text;
 using System.Security.Cryptography;
@@ -80,8 +81,9 @@ public sealed class NonceService
         Span<byte> decoded = stackalloc byte[TotalBytes];
         // Exact length first: base64 decoders skip whitespace, and 48 chars map to 36 bytes with
         // no spare bits, so each nonce has exactly one accepted spelling (the replay key).
+        // (TryDecodeFromChars throws on characters outside the alphabet; this overload reports them.)
         if (nonce.Length != NonceLength
-            || !Base64Url.TryDecodeFromChars(nonce, decoded, out int written)
+            || Base64Url.DecodeFromChars(nonce, decoded, out _, out int written) != OperationStatus.Done
             || written != TotalBytes)
         {
             return NonceStatus.Invalid;
