@@ -59,7 +59,7 @@ public static class DigestHash
     /// <summary>Maps an algorithm= token; false for anything Tandem does not verify (including *-sess).</summary>
     public static bool TryParseToken(ReadOnlySpan<char> token, out DigestAlgorithm algorithm)
     {
-        // Tokens are case-insensitive (RFC 7616 §3.3 compares them as such).
+        // Parameter values are case-insensitive unless a header says otherwise (RFC 3261 §7.3.1).
         if (token.Equals("MD5", StringComparison.OrdinalIgnoreCase))
         {
             algorithm = DigestAlgorithm.Md5;

@@ -3,17 +3,17 @@ namespace Tandem.Sip.Auth;
 /// <summary>
 /// Builds WWW-Authenticate / Proxy-Authenticate values (RFC 3261 §22.1, §25.1 challenge;
 /// RFC 7616 §3.3). Each value is one header field; with several algorithms the server sends one
-/// field per algorithm, most preferred first (RFC 7616 §3.7, RFC 8760 §2.4).
+/// field per algorithm, most preferred first (RFC 8760, UAS behaviour).
 /// </summary>
 public static class DigestChallenge
 {
-    /// <summary>SHA-256 then MD5: RFC 8760 §2.4 orders challenges by preference, MD5 kept for older phones.</summary>
+    /// <summary>SHA-256 then MD5: RFC 8760 orders challenges by preference, MD5 kept for older phones.</summary>
     public static IReadOnlyList<DigestAlgorithm> DefaultAlgorithms { get; } = [DigestAlgorithm.Sha256, DigestAlgorithm.Md5];
 
     /// <summary><c>Digest realm="..", nonce="..", algorithm=SHA-256, qop="auth"[, stale=true][, opaque=".."]</c></summary>
     public static string Build(string realm, string nonce, DigestAlgorithm algorithm, bool stale = false, string? opaque = null)
     {
-        // qop is always offered: RFC 3261 §22.4 has servers send it so that cnonce/nc protect the exchange.
+        // qop is always offered: with it the client adds cnonce and nc, which make replays detectable.
         string value = $"Digest realm=\"{Quote(realm)}\", nonce=\"{Quote(nonce)}\", algorithm={DigestHash.Token(algorithm)}, qop=\"auth\"";
         if (stale)
         {

@@ -16,7 +16,7 @@ internal static class DigestComputation
     public static int HashBytes(DigestAlgorithm algorithm) => algorithm == DigestAlgorithm.Md5 ? 16 : 32;
 
     public static int Hash(DigestAlgorithm algorithm, ReadOnlySpan<byte> data, Span<byte> destination)
-        // MD5 is required by SIP digest for interoperability (RFC 3261 §22.4, RFC 8760 §2.2).
+        // MD5 is required for interoperability (RFC 3261 §22.4); RFC 8760 keeps it for older UAs.
 #pragma warning disable CA5351
         => algorithm == DigestAlgorithm.Md5 ? MD5.HashData(data, destination) : SHA256.HashData(data, destination);
 #pragma warning restore CA5351

@@ -40,7 +40,7 @@ public sealed partial class DigestCredentials
     public string Realm { get; }
     public string Nonce { get; }
 
-    /// <summary>digest-uri as sent; the caller may compare it with the Request-URI (RFC 3261 §22.4 does not require it).</summary>
+    /// <summary>digest-uri as sent; the caller may check it against the Request-URI (RFC 2617 §3.2.2.5); not done here.</summary>
     public string Uri { get; }
 
     /// <summary>request-digest as sent (hex; checked to be the algorithm's length).</summary>

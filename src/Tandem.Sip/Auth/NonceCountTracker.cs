@@ -1,7 +1,7 @@
 namespace Tandem.Sip.Auth;
 
 /// <summary>
-/// Replay protection by nonce-count (RFC 7616 §3.3/§5.9): remembers the highest nc accepted per
+/// Replay protection by nonce-count (RFC 7616 §3.4 nc, §5.5 replay attacks): remembers the highest nc accepted per
 /// nonce and rejects any nc not above it.
 ///
 /// Cluster note: this state is per node and is not replicated. A captured request replayed to a
