@@ -34,4 +34,43 @@ public static class DigestHash
 #pragma warning restore CA5351
         return Convert.ToHexStringLower(hash);
     }
+
+    /// <summary>
+    /// The request-digest a client sends in response= (RFC 7616 §3.4.1; RFC 2069 form when
+    /// <paramref name="qop"/> is <see cref="DigestQop.None"/>), lower-case hex. Used by tests and by
+    /// Tandem when it authenticates itself to a trunk.
+    /// </summary>
+    public static string ComputeResponse(
+        DigestAlgorithm algorithm,
+        string ha1,
+        string method,
+        string digestUri,
+        string nonce,
+        DigestQop qop = DigestQop.None,
+        string? nonceCount = null,
+        string? cnonce = null)
+    {
+        Span<byte> digest = stackalloc byte[DigestComputation.MaxHashBytes];
+        int length = DigestComputation.ComputeResponse(
+            algorithm, ha1, method, digestUri, nonce, qop, nonceCount, cnonce, digest);
+        return Convert.ToHexStringLower(digest[..length]);
+    }
+
+    /// <summary>Maps an algorithm= token; false for anything Tandem does not verify (including *-sess).</summary>
+    public static bool TryParseToken(ReadOnlySpan<char> token, out DigestAlgorithm algorithm)
+    {
+        // Parameter values are case-insensitive unless a header says otherwise (RFC 3261 §7.3.1).
+        if (token.Equals("MD5", StringComparison.OrdinalIgnoreCase))
+        {
+            algorithm = DigestAlgorithm.Md5;
+            return true;
+        }
+        if (token.Equals("SHA-256", StringComparison.OrdinalIgnoreCase))
+        {
+            algorithm = DigestAlgorithm.Sha256;
+            return true;
+        }
+        algorithm = default;
+        return false;
+    }
 }
