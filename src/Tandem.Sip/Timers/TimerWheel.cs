@@ -128,7 +128,7 @@ public sealed partial class TimerWheel : IDisposable
             var fired = 0;
             while (Volatile.Read(ref _currentTick) < target)
             {
-                fired += FireNextTick();
+                fired += FireNextTick(target);
             }
 
             return fired;
@@ -151,12 +151,20 @@ public sealed partial class TimerWheel : IDisposable
         periodic?.Dispose();
     }
 
-    private int FireNextTick()
+    private int FireNextTick(long target)
     {
         long tick;
         int count;
         lock (_gate)
         {
+            if (_liveCount == 0)
+            {
+                // Nothing can be due: jump over the idle stretch (a suspended host, a long test
+                // jump) instead of walking it one tick at a time.
+                _currentTick = Math.Max(_currentTick, target);
+                return 0;
+            }
+
             tick = _currentTick + 1;
             count = CollectDue(tick);
             _currentTick = tick;
