@@ -22,6 +22,7 @@ public sealed partial class TimerWheel : IDisposable
     private readonly Lock _gate = new();
     private readonly Lock _advanceGate = new();
     private ITimer? _periodic;
+    private bool _advancing; // guarded by _advanceGate
 
     // Last tick whose bucket has been collected; written under _gate.
     private long _currentTick;
@@ -122,6 +123,14 @@ public sealed partial class TimerWheel : IDisposable
             return 0;
         }
 
+        if (_advancing)
+        {
+            // Lock is re-entrant: a callback calling Advance must not reuse the fire buffer.
+            _advanceGate.Exit();
+            return 0;
+        }
+
+        _advancing = true;
         try
         {
             var target = _timeProvider.GetElapsedTime(_originTimestamp).Ticks / _tickTicks;
@@ -135,6 +144,7 @@ public sealed partial class TimerWheel : IDisposable
         }
         finally
         {
+            _advancing = false;
             _advanceGate.Exit();
         }
     }

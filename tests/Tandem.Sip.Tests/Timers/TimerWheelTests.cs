@@ -200,6 +200,21 @@ public sealed class TimerWheelTests
     }
 
     [Fact]
+    public void Advance_called_from_a_callback_is_a_no_op_and_the_outer_advance_finishes()
+    {
+        using var wheel = NewWheel();
+        var nested = -1;
+        var laterFired = false;
+        wheel.Schedule(_ => nested = wheel.Advance(), null, TimeSpan.FromMilliseconds(10));
+        wheel.Schedule(_ => laterFired = true, null, TimeSpan.FromMilliseconds(20));
+
+        _time.AdvanceMs(20);
+        Assert.Equal(2, wheel.Advance());
+        Assert.Equal(0, nested);
+        Assert.True(laterFired);
+    }
+
+    [Fact]
     public void Negative_delay_is_rejected()
     {
         using var wheel = NewWheel();
