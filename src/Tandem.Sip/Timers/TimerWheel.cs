@@ -22,6 +22,7 @@ public sealed partial class TimerWheel : IDisposable
     private readonly Lock _gate = new();
     private readonly Lock _advanceGate = new();
     private ITimer? _periodic;
+    private bool _advancing; // guarded by _advanceGate
 
     // Last tick whose bucket has been collected; written under _gate.
     private long _currentTick;
@@ -122,19 +123,28 @@ public sealed partial class TimerWheel : IDisposable
             return 0;
         }
 
+        if (_advancing)
+        {
+            // Lock is re-entrant: a callback calling Advance must not reuse the fire buffer.
+            _advanceGate.Exit();
+            return 0;
+        }
+
+        _advancing = true;
         try
         {
             var target = _timeProvider.GetElapsedTime(_originTimestamp).Ticks / _tickTicks;
             var fired = 0;
             while (Volatile.Read(ref _currentTick) < target)
             {
-                fired += FireNextTick();
+                fired += FireNextTick(target);
             }
 
             return fired;
         }
         finally
         {
+            _advancing = false;
             _advanceGate.Exit();
         }
     }
@@ -151,12 +161,20 @@ public sealed partial class TimerWheel : IDisposable
         periodic?.Dispose();
     }
 
-    private int FireNextTick()
+    private int FireNextTick(long target)
     {
         long tick;
         int count;
         lock (_gate)
         {
+            if (_liveCount == 0)
+            {
+                // Nothing can be due: jump over the idle stretch (a suspended host, a long test
+                // jump) instead of walking it one tick at a time.
+                _currentTick = Math.Max(_currentTick, target);
+                return 0;
+            }
+
             tick = _currentTick + 1;
             count = CollectDue(tick);
             _currentTick = tick;

@@ -182,6 +182,39 @@ public sealed class TimerWheelTests
     }
 
     [Fact]
+    public void Timer_scheduled_after_an_idle_jump_is_measured_from_the_new_time()
+    {
+        using var wheel = NewWheel();
+        _time.AdvanceMs(3_600_000);
+        Assert.Equal(0, wheel.Advance());
+
+        var firedAt = new List<double>();
+        wheel.Schedule(_ => firedAt.Add(_time.ElapsedMs), null, TimeSpan.FromMilliseconds(30));
+        _time.AdvanceMs(20);
+        wheel.Advance();
+        Assert.Empty(firedAt);
+        _time.AdvanceMs(10);
+        wheel.Advance();
+
+        Assert.Equal([3_600_030.0], firedAt);
+    }
+
+    [Fact]
+    public void Advance_called_from_a_callback_is_a_no_op_and_the_outer_advance_finishes()
+    {
+        using var wheel = NewWheel();
+        var nested = -1;
+        var laterFired = false;
+        wheel.Schedule(_ => nested = wheel.Advance(), null, TimeSpan.FromMilliseconds(10));
+        wheel.Schedule(_ => laterFired = true, null, TimeSpan.FromMilliseconds(20));
+
+        _time.AdvanceMs(20);
+        Assert.Equal(2, wheel.Advance());
+        Assert.Equal(0, nested);
+        Assert.True(laterFired);
+    }
+
+    [Fact]
     public void Negative_delay_is_rejected()
     {
         using var wheel = NewWheel();
