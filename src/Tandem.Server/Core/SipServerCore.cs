@@ -1,0 +1,260 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Tandem.Server.Registrar;
+using Tandem.Server.Transport;
+using Tandem.Sip.Messages;
+using Tandem.Sip.Transactions;
+
+namespace Tandem.Server.Core;
+
+/// <summary>
+/// The SIP core between transports and features: parses each message, answers or drops bad input,
+/// matches requests to server transactions (absorbing retransmissions, RFC 3261 §17.2.3),
+/// validates, and routes REGISTER to the registrar and OPTIONS to a local answer.
+/// </summary>
+public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
+{
+    private const string Allow = "REGISTER, OPTIONS";
+
+    private readonly SipParserLimits _limits;
+    private readonly SipValidationOptions _validation;
+    private readonly SipRegistrar _registrar;
+    private readonly TransactionTable<Transaction<SipPacket>> _transactions;
+    private readonly TransactionContext<SipPacket> _context;
+    private readonly string _serverHeader;
+    private readonly ILogger _logger;
+    private readonly CancellationToken _stopping;
+
+    public SipServerCore(
+        SipParserLimits limits,
+        SipRegistrar registrar,
+        Tandem.Sip.Timers.TimerWheel wheel,
+        SipTimerSettings timers,
+        int maxTransactions,
+        string serverHeader,
+        ILogger logger,
+        CancellationToken stopping)
+    {
+        _limits = limits;
+        _validation = SipValidationOptions.Default;
+        _registrar = registrar;
+        _transactions = new TransactionTable<Transaction<SipPacket>>(maxTransactions);
+        _context = new TransactionContext<SipPacket>(wheel, timers, this);
+        _serverHeader = serverHeader;
+        _logger = logger;
+        _stopping = stopping;
+    }
+
+    public ServerCounters Counters { get; } = new();
+
+    public int TransactionCount => _transactions.Count;
+
+    public async ValueTask OnMessageAsync(ReadOnlyMemory<byte> data, SipFlow flow)
+    {
+        var result = SipParser.Parse(data.Span, _limits);
+        if (!result.IsSuccess)
+        {
+            await RejectMalformedAsync(result, flow);
+            return;
+        }
+
+        var message = result.Message!;
+        if (!message.IsRequest)
+        {
+            // No client transactions yet (the proxy adds them): a response here is stray (§18.1.2).
+            Counters.StrayResponse();
+            return;
+        }
+
+        Counters.Request();
+        if (!TryGetKey(message, out var key))
+        {
+            Counters.MalformedDrop();
+            return;
+        }
+
+        if (_transactions.TryGet(key, out var existing))
+        {
+            Counters.RetransmissionAbsorbed();
+            if (message.Method == SipMethod.Ack && existing is ServerInviteTransaction<SipPacket> invite)
+            {
+                invite.OnAck(new SipPacket(message, data, flow, flow.RemoteEndPoint));
+            }
+            else if (existing is ServerTransaction<SipPacket> server)
+            {
+                server.OnRequestRetransmission();
+            }
+
+            return;
+        }
+
+        if (message.Method == SipMethod.Ack)
+        {
+            // An ACK for no transaction belongs to a 2xx (end to end, §17.1.1.3); nothing to do here.
+            return;
+        }
+
+        var request = new SipPacket(message, ReadOnlyMemory<byte>.Empty, flow, flow.RemoteEndPoint);
+        ServerTransaction<SipPacket> transaction = message.Method == SipMethod.Invite
+            ? new ServerInviteTransaction<SipPacket>(_context, key, request, flow.IsReliable)
+            : new ServerNonInviteTransaction<SipPacket>(_context, key, request, flow.IsReliable);
+
+        switch (_transactions.TryAdd(key, transaction))
+        {
+            case TransactionAddResult.AlreadyExists:
+                Counters.RetransmissionAbsorbed();
+                return;
+            case TransactionAddResult.Full:
+                Counters.Overload();
+                ServerLog.TransactionTableFull(_logger, _transactions.Count);
+                var busy = new SipResponse(message, 503, "Service Unavailable") { ToTag = Tags.New() };
+                busy.AddHeader("Retry-After", "5");
+                await SendStatelessAsync(busy, flow);
+                return;
+        }
+
+        SipResponse response;
+        try
+        {
+            response = await HandleRequestAsync(message, flow);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _logger.LogError(ex, "Error handling {Method} from {Remote}", message.MethodName, flow.RemoteEndPoint);
+            response = new SipResponse(message, 500, "Server Internal Error") { ToTag = Tags.New() };
+        }
+
+        response.AddHeader("Server", _serverHeader);
+        transaction.SendResponse(response.StatusCode, ToPacket(response, flow));
+    }
+
+    private async ValueTask<SipResponse> HandleRequestAsync(SipMessage request, SipFlow flow)
+    {
+        var rejection = SipRequestValidator.Validate(request, _validation, consumesBody: false);
+        if (rejection is not null)
+        {
+            var refused = new SipResponse(request, rejection.StatusCode, rejection.Reason) { ToTag = Tags.New() };
+            foreach (var header in rejection.Headers)
+            {
+                refused.AddHeader(header.Key, header.Value);
+            }
+
+            return refused;
+        }
+
+        switch (request.Method)
+        {
+            case SipMethod.Register:
+                return await _registrar.HandleAsync(request, flow, _stopping);
+            case SipMethod.Options:
+                var ok = new SipResponse(request, 200, "OK") { ToTag = Tags.New() };
+                ok.AddHeader("Allow", Allow).AddHeader("Accept", "application/sdp");
+                return ok;
+            case SipMethod.Cancel:
+                return new SipResponse(request, 481, "Call/Transaction Does Not Exist") { ToTag = Tags.New() };
+            case SipMethod.Extension:
+                return new SipResponse(request, 501, "Not Implemented") { ToTag = Tags.New() }.AddHeader("Allow", Allow);
+            default:
+                return new SipResponse(request, 405, "Method Not Allowed") { ToTag = Tags.New() }.AddHeader("Allow", Allow);
+        }
+    }
+
+    private async ValueTask RejectMalformedAsync(SipParseResult result, SipFlow flow)
+    {
+        if (!result.CanRespond || result.Message!.Method == SipMethod.Ack)
+        {
+            Counters.MalformedDrop();
+            ServerLog.DroppedMalformed(_logger, flow.RemoteEndPoint.ToString(), result.Error.Reason);
+            return;
+        }
+
+        Counters.MalformedAnswer();
+        ServerLog.RejectedMalformed(_logger, flow.RemoteEndPoint.ToString(), result.Error.StatusCode, result.Error.Reason);
+        var reason = result.Error.StatusCode == 400 ? $"Bad Request ({result.Error.Reason})" : result.Error.Reason;
+        await SendStatelessAsync(new SipResponse(result.Message, result.Error.StatusCode, reason) { ToTag = Tags.New() }, flow);
+    }
+
+    private async ValueTask SendStatelessAsync(SipResponse response, SipFlow flow)
+    {
+        response.AddHeader("Server", _serverHeader);
+        var packet = ToPacket(response, flow);
+        if (await packet.Flow.SendToAsync(packet.Bytes, packet.Target))
+        {
+            Counters.ResponseSent();
+        }
+    }
+
+    private static SipPacket ToPacket(SipResponse response, SipFlow flow)
+        => new(null, response.ToBytes(flow.RemoteEndPoint), flow, ResponseTarget(response.Request, flow));
+
+    /// <summary>
+    /// RFC 3261 §18.2.2 and RFC 3581 §4: over UDP, answer the source address, at the source port
+    /// when the client asked with rport, else at the Via port (5060 by default). Reliable
+    /// transports answer on the connection itself.
+    /// </summary>
+    private static IPEndPoint ResponseTarget(SipMessage request, SipFlow flow)
+    {
+        if (flow.IsReliable || request.TopVia is not { } via || via.HasRport)
+        {
+            return flow.RemoteEndPoint;
+        }
+
+        var port = via.Port == 0 ? 5060 : via.Port;
+        return port == flow.RemoteEndPoint.Port ? flow.RemoteEndPoint : new IPEndPoint(flow.RemoteEndPoint.Address, port);
+    }
+
+    /// <summary>
+    /// The server transaction key (§17.2.3). Requests from RFC 2543 elements carry no usable branch;
+    /// for them a key is made from Call-ID, CSeq number and From tag, which is what §17.2.3 compares.
+    /// </summary>
+    private static bool TryGetKey(SipMessage message, out TransactionKey key)
+    {
+        var via = message.TopVia;
+        if (via.HasRfc3261Branch)
+        {
+            return TransactionKey.TryCreateServer(via.Branch, via.SentBy, message.CSeq.MethodName, out key);
+        }
+
+        var synthetic = $"{TransactionKey.MagicCookie}.2543.{message.CallId}.{message.CSeq.Number}.{message.From?.Tag}";
+        return TransactionKey.TryCreateServer(synthetic, via.SentBy, message.CSeq.MethodName, out key);
+    }
+
+    // ITransactionSink: the transaction layer asks for I/O here.
+    void ITransactionSink<SipPacket>.SendResponse(ServerTransaction<SipPacket> transaction, SipPacket response, bool isRetransmission)
+    {
+        var sending = response.Flow.SendToAsync(response.Bytes, response.Target);
+        if (sending.IsCompleted)
+        {
+            if (sending.Result)
+            {
+                Counters.ResponseSent();
+            }
+        }
+        else
+        {
+            _ = sending.AsTask();
+        }
+    }
+
+    void ITransactionSink<SipPacket>.Terminated(Transaction<SipPacket> transaction) => _transactions.TryRemove(transaction.Key, transaction);
+
+    void ITransactionSink<SipPacket>.TransportFailed(Transaction<SipPacket> transaction) => transaction.Abort();
+
+    void ITransactionSink<SipPacket>.TimedOut(Transaction<SipPacket> transaction, SipTimer timer)
+    {
+        // Timer H: our final response to an INVITE was never acknowledged (§17.2.1). Nothing more to do.
+    }
+
+    void ITransactionSink<SipPacket>.AckReceived(ServerInviteTransaction<SipPacket> transaction, SipPacket ack)
+    {
+    }
+
+    void ITransactionSink<SipPacket>.SendRequest(ClientTransaction<SipPacket> transaction, SipPacket request, bool isRetransmission)
+        => throw new NotSupportedException("client transactions arrive with the proxy");
+
+    void ITransactionSink<SipPacket>.SendAck(ClientInviteTransaction<SipPacket> transaction, SipPacket finalResponse)
+        => throw new NotSupportedException("client transactions arrive with the proxy");
+
+    void ITransactionSink<SipPacket>.ResponseReceived(ClientTransaction<SipPacket> transaction, int statusCode, SipPacket response)
+        => throw new NotSupportedException("client transactions arrive with the proxy");
+}

@@ -1,0 +1,48 @@
+using System.Collections.Concurrent;
+using Tandem.Storage;
+
+namespace Tandem.Server.Registrar;
+
+/// <summary>
+/// Keeps recently used subscribers in memory so digest checks don't read the database on every
+/// REGISTER (Kamailio keeps passwords in memory for the same reason). Entries live a few seconds,
+/// so `tandem user passwd/remove` from another process takes effect within that time.
+/// </summary>
+public sealed class SubscriberCache
+{
+    private readonly ISubscriberStore _store;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _lifetime;
+    private readonly int _capacity;
+    private readonly ConcurrentDictionary<(string User, string Domain), Entry> _entries = new();
+
+    public SubscriberCache(ISubscriberStore store, TimeProvider time, TimeSpan lifetime, int capacity = 200_000)
+    {
+        _store = store;
+        _time = time;
+        _lifetime = lifetime;
+        _capacity = capacity;
+    }
+
+    public async ValueTask<Subscriber?> GetAsync(string username, string domain, CancellationToken cancellationToken)
+    {
+        var key = (username, domain);
+        var now = _time.GetTimestamp();
+        if (_entries.TryGetValue(key, out var entry) && _time.GetElapsedTime(entry.LoadedAt, now) < _lifetime)
+        {
+            return entry.Subscriber;
+        }
+
+        var subscriber = await _store.GetAsync(username, domain, cancellationToken);
+        if (_entries.Count >= _capacity)
+        {
+            // Bounded: unknown-user floods must not grow memory. Start over rather than track LRU.
+            _entries.Clear();
+        }
+
+        _entries[key] = new Entry(subscriber, now);
+        return subscriber;
+    }
+
+    private readonly record struct Entry(Subscriber? Subscriber, long LoadedAt);
+}

@@ -1,0 +1,186 @@
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Tandem.Server.Config;
+using Tandem.Server.Core;
+using Tandem.Server.Registrar;
+using Tandem.Server.Transport;
+using Tandem.Sip.Auth;
+using Tandem.Sip.Messages;
+using Tandem.Sip.Timers;
+using Tandem.Sip.Transactions;
+using Tandem.Storage;
+
+namespace Tandem.Server;
+
+/// <summary>
+/// Composition root of a running Tandem node: storage, location service, registrar, SIP core,
+/// transaction timers and the listeners. `tandem run` starts one; tests start it in-process.
+/// </summary>
+public sealed class TandemServer : IAsyncDisposable
+{
+    private static readonly TimeSpan PurgeInterval = TimeSpan.FromSeconds(1);
+
+    private readonly TandemOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<UdpTransport> _udp = [];
+    private readonly List<TcpTransport> _tcp = [];
+    private TandemStorage? _storage;
+    private TimerWheel? _wheel;
+    private ITimer? _purgeTimer;
+    private SipRegistrar? _registrar;
+    private int _purging;
+
+    public TandemServer(TandemOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null)
+    {
+        _options = options;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger("Tandem.Server");
+        _time = time ?? TimeProvider.System;
+    }
+
+    public LocationService Locations { get; } = new();
+
+    public TransportCounters TransportCounters { get; } = new();
+
+    public SipServerCore? Core { get; private set; }
+
+    /// <summary>Where the listeners ended up (port 0 in config becomes a real port).</summary>
+    public IReadOnlyList<(SipTransportProtocol Protocol, System.Net.IPEndPoint EndPoint)> ListeningOn { get; private set; } = [];
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var options = _options.Auth.Enabled && _options.Auth.SharedSecret is null ? SharedSecretFile.Resolve(_options) : _options;
+
+        Directory.CreateDirectory(options.DataDir);
+        _storage = StorageFactory.Open(options.DataDir, options.Storage.Mode, new WriteBehindOptions
+        {
+            FlushInterval = options.Storage.FlushInterval,
+            MaxBatchSize = options.Storage.MaxBatchSize,
+            OnWriteError = ex => _logger.LogError(ex, "Writing bindings to the store failed"),
+        });
+
+        var loaded = Locations.Load(await _storage.Bindings.LoadAllAsync(cancellationToken), _time.GetUtcNow());
+        ServerLog.LoadedBindings(_logger, loaded);
+
+        _wheel = new TimerWheel(_time, TimeSpan.FromMilliseconds(10))
+        {
+            CallbackFailed = ex => _logger.LogError(ex, "A SIP timer callback failed"),
+        };
+        _wheel.Start();
+
+        IRequestAuthenticator? authenticator = null;
+        if (options.Auth.Enabled)
+        {
+            var nonces = new NonceService(Encoding.UTF8.GetBytes(options.Auth.SharedSecret!), _time, options.Auth.NonceLifetime);
+            var digest = new DigestAuthenticator(nonces, options.Auth.Algorithms, new NonceCountTracker(options.Auth.NonceLifetime, _time));
+            authenticator = new DigestRequestAuthenticator(digest, new SubscriberCache(_storage.Subscribers, _time, TimeSpan.FromSeconds(5)));
+        }
+
+        var settings = new RegistrarSettings
+        {
+            MinExpires = options.Registrar.MinExpires,
+            MaxExpires = options.Registrar.MaxExpires,
+            DefaultExpires = options.Registrar.DefaultExpires,
+            MaxContactsPerAor = options.Registrar.MaxContactsPerAor,
+            Domains = options.Sip.Domains,
+        };
+        _registrar = new SipRegistrar(Locations, _storage.Bindings, settings, authenticator, _time, _loggerFactory.CreateLogger("Tandem.Registrar"));
+
+        var timers = new SipTimerSettings { T1 = options.Sip.T1, T2 = options.Sip.T2, T4 = options.Sip.T4 };
+        var limits = new SipParserLimits { MaxMessageSize = options.Sip.MaxMessageSize };
+        Core = new SipServerCore(limits, _registrar, _wheel, timers, options.Sip.MaxTransactions, options.Sip.ServerHeader, _loggerFactory.CreateLogger("Tandem.Sip"), _stopping.Token);
+
+        var listening = new List<(SipTransportProtocol, System.Net.IPEndPoint)>();
+        var transportLogger = _loggerFactory.CreateLogger("Tandem.Transport");
+        foreach (var endpoint in options.Listen)
+        {
+            if (endpoint.Transport == ListenTransport.Udp)
+            {
+                var udp = new UdpTransport(endpoint.EndPoint, Core, TransportCounters, transportLogger);
+                udp.Start(options.Sip.ReceiveLoops);
+                _udp.Add(udp);
+                listening.Add((SipTransportProtocol.Udp, udp.LocalEndPoint));
+                ServerLog.Listening(_logger, "UDP", udp.LocalEndPoint);
+            }
+            else
+            {
+                var tcp = new TcpTransport(endpoint.EndPoint, Core, TransportCounters, transportLogger, options.Sip.MaxMessageSize, options.Sip.TcpIdleTimeout, _time);
+                tcp.Start();
+                _tcp.Add(tcp);
+                listening.Add((SipTransportProtocol.Tcp, tcp.LocalEndPoint));
+                ServerLog.Listening(_logger, "TCP", tcp.LocalEndPoint);
+            }
+        }
+
+        ListeningOn = listening;
+        _purgeTimer = _time.CreateTimer(_ => _ = PurgeAsync(), null, PurgeInterval, PurgeInterval);
+    }
+
+    private async Task PurgeAsync()
+    {
+        // One purge at a time; a slow disk must not stack them up.
+        if (Interlocked.Exchange(ref _purging, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await _registrar!.PurgeExpiredAsync(_stopping.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "Purging expired bindings failed");
+        }
+        finally
+        {
+            Volatile.Write(ref _purging, 0);
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_purgeTimer is not null)
+        {
+            await _purgeTimer.DisposeAsync();
+            _purgeTimer = null;
+        }
+
+        // Stop taking new work first, then make sure every acknowledged binding is on disk.
+        foreach (var udp in _udp)
+        {
+            await udp.DisposeAsync();
+        }
+
+        foreach (var tcp in _tcp)
+        {
+            await tcp.DisposeAsync();
+        }
+
+        _udp.Clear();
+        _tcp.Clear();
+        await _stopping.CancelAsync();
+        if (_storage is not null)
+        {
+            await _storage.Bindings.FlushAsync(cancellationToken);
+            await _storage.DisposeAsync();
+            _storage = null;
+        }
+
+        _wheel?.Dispose();
+        _wheel = null;
+        _logger.LogInformation("Tandem stopped");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(CancellationToken.None);
+        _stopping.Dispose();
+    }
+}
