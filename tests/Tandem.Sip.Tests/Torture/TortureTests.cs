@@ -121,14 +121,14 @@ public class TortureTests
         }
 
         Assert.Equal(3, vias.Count);
-        var third = Headers.ViaHeader.TryParse(vias[2], out _);
+        var third = Tandem.Sip.Headers.ViaHeader.TryParse(vias[2], out _);
         Assert.Equal("z9hG4bK30239", third!.Branch);
         Assert.Equal("192.168.255.111", third.Host);
 
-        var contact = Headers.NameAddress.TryParse(message.GetHeader(HeaderId.Contact), out _);
+        var contact = Tandem.Sip.Headers.NameAddress.TryParse(message.GetHeader(HeaderId.Contact), out _);
         Assert.Equal("Quoted string \"\"", contact!.DisplayName);
-        Assert.Equal("0.33", Uris.SipParameters.Get(contact.Parameters, "q"));
-        Assert.Equal("newvalue", Uris.SipParameters.Get(contact.Parameters, "newparam"));
+        Assert.Equal("0.33", Tandem.Sip.Uris.SipParameters.Get(contact.Parameters, "q"));
+        Assert.Equal("newvalue", Tandem.Sip.Uris.SipParameters.Get(contact.Parameters, "newparam"));
     }
 
     [Fact]
