@@ -127,6 +127,35 @@ public sealed class WriteBehindBindingStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_failed_batch_faults_FlushAsync_and_is_retried_until_written()
+    {
+        var database = SqliteDatabase.Open(_dir.Path);
+        var errors = 0;
+        await using var store = new WriteBehindBindingStore(
+            new SqliteBindingStore(database),
+            new WriteBehindOptions { FlushInterval = TimeSpan.FromMilliseconds(20), OnWriteError = _ => Interlocked.Increment(ref errors) });
+        Execute(database, "ALTER TABLE bindings RENAME TO bindings_away;");
+
+        await store.UpsertAsync(SqliteStoreTests.MakeBinding("sip:a@x", "sip:c1", Now.AddHours(1)));
+        await Assert.ThrowsAnyAsync<Exception>(() => store.FlushAsync());
+        Assert.True(errors >= 1);
+
+        Execute(database, "ALTER TABLE bindings_away RENAME TO bindings;");
+        await store.FlushAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Single(await new SqliteBindingStore(database).LoadAllAsync());
+    }
+
+    private static void Execute(SqliteDatabase database, string sql)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database.Path}");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    [Fact]
     public async Task Changes_after_dispose_are_refused()
     {
         var store = new WriteBehindBindingStore(new SqliteBindingStore(SqliteDatabase.Open(_dir.Path)), Slow());
