@@ -9,6 +9,7 @@ using Tandem.Sip.Messages;
 using Tandem.Sip.Timers;
 using Tandem.Sip.Transactions;
 using Tandem.Storage;
+using Tandem.Storage.Sqlite;
 
 namespace Tandem.Server;
 

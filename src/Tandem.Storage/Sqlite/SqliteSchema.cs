@@ -1,0 +1,99 @@
+using Microsoft.Data.Sqlite;
+
+namespace Tandem.Storage.Sqlite;
+
+/// <summary>
+/// Schema migrations. Each entry moves the schema from version i to i + 1; entries are never edited
+/// once released, only appended, so any older file can be brought forward.
+/// </summary>
+internal static class SqliteSchema
+{
+    private static readonly string[] Migrations =
+    [
+        // 1: subscribers and bindings.
+        """
+        CREATE TABLE subscribers (
+            username     TEXT    NOT NULL,
+            domain       TEXT    NOT NULL COLLATE NOCASE,
+            ha1_md5      TEXT    NOT NULL,
+            ha1_sha256   TEXT    NOT NULL,
+            display_name TEXT,
+            enabled      INTEGER NOT NULL DEFAULT 1,
+            -- The primary key is the lookup index for digest authentication (username, domain).
+            PRIMARY KEY (username, domain)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE bindings (
+            aor                TEXT    NOT NULL,
+            contact_uri        TEXT    NOT NULL,
+            expires_at_ms      INTEGER NOT NULL,
+            q_value            INTEGER NOT NULL,
+            call_id            TEXT    NOT NULL,
+            cseq               INTEGER NOT NULL,
+            instance_id        TEXT,
+            reg_id             INTEGER,
+            source_address     TEXT    NOT NULL,
+            local_address      TEXT,
+            transport          TEXT    NOT NULL,
+            user_agent         TEXT,
+            contact_parameters TEXT,
+            updated_at_ms      INTEGER NOT NULL,
+            PRIMARY KEY (aor, contact_uri)
+        ) WITHOUT ROWID;
+
+        CREATE INDEX bindings_by_expiry ON bindings (expires_at_ms);
+        """,
+    ];
+
+    /// <summary>Schema version this build writes.</summary>
+    public static int CurrentVersion => Migrations.Length;
+
+    public static void Migrate(SqliteConnection connection)
+    {
+        // BEGIN IMMEDIATE takes the write lock first, so two processes opening a new file at once
+        // cannot both run the same migration.
+        using var transaction = connection.BeginTransaction(deferred: false);
+        using (var create = connection.CreateCommand())
+        {
+            create.Transaction = transaction;
+            create.CommandText = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);";
+            create.ExecuteNonQuery();
+        }
+
+        var version = ReadVersion(connection, transaction);
+        if (version > CurrentVersion)
+        {
+            throw new StorageException(
+                $"database schema version {version} is newer than this Tandem supports ({CurrentVersion}); " +
+                "use a newer tandem or restore a backup");
+        }
+
+        for (var next = version; next < CurrentVersion; next++)
+        {
+            using var migrate = connection.CreateCommand();
+            migrate.Transaction = transaction;
+            migrate.CommandText = Migrations[next];
+            migrate.ExecuteNonQuery();
+        }
+
+        if (version != CurrentVersion)
+        {
+            using var write = connection.CreateCommand();
+            write.Transaction = transaction;
+            write.CommandText = "DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES ($version);";
+            write.Parameters.AddWithValue("$version", CurrentVersion);
+            write.ExecuteNonQuery();
+        }
+
+        transaction.Commit();
+    }
+
+    internal static int ReadVersion(SqliteConnection connection, SqliteTransaction? transaction = null)
+    {
+        using var read = connection.CreateCommand();
+        read.Transaction = transaction;
+        read.CommandText = "SELECT max(version) FROM schema_version;";
+        var value = read.ExecuteScalar();
+        return value is null or DBNull ? 0 : Convert.ToInt32(value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

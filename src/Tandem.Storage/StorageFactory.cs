@@ -1,0 +1,47 @@
+using Tandem.Storage.Sqlite;
+
+namespace Tandem.Storage;
+
+/// <summary>The stores over one data directory, opened together and closed together.</summary>
+public sealed class TandemStorage : IAsyncDisposable
+{
+    internal TandemStorage(SqliteDatabase database, StorageMode mode, ISubscriberStore subscribers, IBindingStore bindings)
+    {
+        Database = database;
+        Mode = mode;
+        Subscribers = subscribers;
+        Bindings = bindings;
+    }
+
+    public SqliteDatabase Database { get; }
+
+    public StorageMode Mode { get; }
+
+    public ISubscriberStore Subscribers { get; }
+
+    public IBindingStore Bindings { get; }
+
+    /// <summary>Flushes pending binding changes (write-behind) and stops the writer.</summary>
+    public ValueTask DisposeAsync() => Bindings.DisposeAsync();
+}
+
+public static class StorageFactory
+{
+    /// <summary>
+    /// Opens <c>&lt;dataDir&gt;/tandem.db</c> (creating and migrating it) and returns its stores:
+    /// subscribers are always written through; bindings are written through or behind per
+    /// <paramref name="mode"/>. See <see cref="StorageMode"/> for what a crash can lose.
+    /// </summary>
+    public static TandemStorage Open(string dataDir, StorageMode mode, WriteBehindOptions? writeBehind = null)
+    {
+        var database = SqliteDatabase.Open(dataDir);
+        var direct = new SqliteBindingStore(database);
+        IBindingStore bindings = mode switch
+        {
+            StorageMode.WriteThrough => direct,
+            StorageMode.WriteBehind => new WriteBehindBindingStore(direct, writeBehind),
+            _ => throw new ArgumentOutOfRangeException(nameof(mode)),
+        };
+        return new TandemStorage(database, mode, new SqliteSubscriberStore(database), bindings);
+    }
+}
