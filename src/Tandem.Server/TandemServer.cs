@@ -33,6 +33,7 @@ public sealed class TandemServer : IAsyncDisposable
     private ITimer? _purgeTimer;
     private SipRegistrar? _registrar;
     private int _purging;
+    private int _stopped;
 
     public TandemServer(TandemOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
@@ -98,26 +99,38 @@ public sealed class TandemServer : IAsyncDisposable
         var transportLogger = _loggerFactory.CreateLogger("Tandem.Transport");
         foreach (var endpoint in options.Listen)
         {
-            if (endpoint.Transport == ListenTransport.Udp)
+            try
             {
-                var udp = new UdpTransport(endpoint.EndPoint, Core, TransportCounters, transportLogger);
-                udp.Start(options.Sip.ReceiveLoops);
-                _udp.Add(udp);
-                listening.Add((SipTransportProtocol.Udp, udp.LocalEndPoint));
-                ServerLog.Listening(_logger, "UDP", udp.LocalEndPoint);
+                StartListener(endpoint, options, listening, transportLogger);
             }
-            else
+            catch (System.Net.Sockets.SocketException ex)
             {
-                var tcp = new TcpTransport(endpoint.EndPoint, Core, TransportCounters, transportLogger, options.Sip.MaxMessageSize, options.Sip.TcpIdleTimeout, _time);
-                tcp.Start();
-                _tcp.Add(tcp);
-                listening.Add((SipTransportProtocol.Tcp, tcp.LocalEndPoint));
-                ServerLog.Listening(_logger, "TCP", tcp.LocalEndPoint);
+                throw new InvalidOperationException($"cannot listen on {endpoint}: {ex.Message}", ex);
             }
         }
 
         ListeningOn = listening;
         _purgeTimer = _time.CreateTimer(_ => _ = PurgeAsync(), null, PurgeInterval, PurgeInterval);
+    }
+
+    private void StartListener(ListenEndpoint endpoint, TandemOptions options, List<(SipTransportProtocol, System.Net.IPEndPoint)> listening, ILogger transportLogger)
+    {
+        if (endpoint.Transport == ListenTransport.Udp)
+        {
+            var udp = new UdpTransport(endpoint.EndPoint, Core!, TransportCounters, transportLogger);
+            udp.Start(options.Sip.ReceiveLoops);
+            _udp.Add(udp);
+            listening.Add((SipTransportProtocol.Udp, udp.LocalEndPoint));
+            ServerLog.Listening(_logger, "UDP", udp.LocalEndPoint);
+        }
+        else
+        {
+            var tcp = new TcpTransport(endpoint.EndPoint, Core!, TransportCounters, transportLogger, options.Sip.MaxMessageSize, options.Sip.TcpIdleTimeout, _time);
+            tcp.Start();
+            _tcp.Add(tcp);
+            listening.Add((SipTransportProtocol.Tcp, tcp.LocalEndPoint));
+            ServerLog.Listening(_logger, "TCP", tcp.LocalEndPoint);
+        }
     }
 
     private async Task PurgeAsync()
@@ -147,6 +160,11 @@ public sealed class TandemServer : IAsyncDisposable
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
         if (_purgeTimer is not null)
         {
             await _purgeTimer.DisposeAsync();

@@ -38,7 +38,7 @@ public static class StorageFactory
         var direct = new SqliteBindingStore(database);
         IBindingStore bindings = mode switch
         {
-            StorageMode.WriteThrough => direct,
+            StorageMode.WriteThrough => new GroupCommitBindingStore(new WriteBehindBindingStore(direct, writeBehind)),
             StorageMode.WriteBehind => new WriteBehindBindingStore(direct, writeBehind),
             _ => throw new ArgumentOutOfRangeException(nameof(mode)),
         };

@@ -11,8 +11,8 @@ public enum StorageMode
     WriteBehind,
 
     /// <summary>
-    /// Every change is committed and fsynced before the call returns. A crash loses nothing that was
-    /// acknowledged.
+    /// Every change is committed and fsynced before the call returns (changes arriving together
+    /// share one commit). A crash loses nothing that was acknowledged. The default.
     /// </summary>
     WriteThrough,
 }

@@ -92,8 +92,12 @@ public sealed record AuthOptions
 {
     public bool Enabled { get; init; } = true;
 
-    /// <summary>Challenge algorithms in order of preference (RFC 8760 §2.4).</summary>
-    public IReadOnlyList<DigestAlgorithm> Algorithms { get; init; } = [DigestAlgorithm.Sha256, DigestAlgorithm.Md5];
+    /// <summary>
+    /// Challenge algorithms, one WWW-Authenticate each, in this order. MD5 comes first by default
+    /// because many deployed UAs (SIPp 3.6 among them) answer only the first challenge and know
+    /// only MD5; UAs that follow RFC 8760 pick SHA-256 from the list wherever it stands.
+    /// </summary>
+    public IReadOnlyList<DigestAlgorithm> Algorithms { get; init; } = [DigestAlgorithm.Md5, DigestAlgorithm.Sha256];
 
     public int NonceLifetimeS { get; init; } = 300;
 
@@ -108,7 +112,7 @@ public sealed record AuthOptions
 
 public sealed record StorageOptions
 {
-    public StorageMode Mode { get; init; } = StorageMode.WriteBehind;
+    public StorageMode Mode { get; init; } = StorageMode.WriteThrough;
 
     public int FlushIntervalMs { get; init; } = 200;
 

@@ -78,7 +78,7 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
             Counters.RetransmissionAbsorbed();
             if (message.Method == SipMethod.Ack && existing is ServerInviteTransaction<SipPacket> invite)
             {
-                invite.OnAck(new SipPacket(message, data, flow, flow.RemoteEndPoint));
+                invite.OnAck(new SipPacket(message, ReadOnlyMemory<byte>.Empty, flow, flow.RemoteEndPoint));
             }
             else if (existing is ServerTransaction<SipPacket> server)
             {

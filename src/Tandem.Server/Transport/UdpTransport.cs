@@ -87,7 +87,18 @@ public sealed class UdpTransport : IAsyncDisposable
                 var flow = new UdpFlow(this, local, (IPEndPoint)result.RemoteEndPoint);
                 try
                 {
-                    await _sink.OnMessageAsync(buffer.AsMemory(0, result.ReceivedBytes), flow);
+                    // Run to completion when handling is synchronous (the common case). When it has
+                    // to wait (e.g. for a write-through commit) it goes on by itself and this loop
+                    // receives the next datagram: the sink copies what it keeps before its first await.
+                    var handling = _sink.OnMessageAsync(buffer.AsMemory(0, result.ReceivedBytes), flow);
+                    if (handling.IsCompletedSuccessfully)
+                    {
+                        handling.GetAwaiter().GetResult();
+                    }
+                    else
+                    {
+                        _ = ObserveAsync(handling, flow);
+                    }
                 }
                 catch (Exception ex)
                 {
@@ -105,6 +116,18 @@ public sealed class UdpTransport : IAsyncDisposable
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task ObserveAsync(ValueTask handling, SipFlow flow)
+    {
+        try
+        {
+            await handling;
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "Unhandled error while handling a datagram from {Remote}", flow.RemoteEndPoint);
         }
     }
 

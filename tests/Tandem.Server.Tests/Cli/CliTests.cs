@@ -204,7 +204,7 @@ public sealed class CliTests : IDisposable
             UpdatedAt = now,
         });
 
-        var all = await Run("registrations", "list", "--data-dir", DataDir);
+        var all = await RunWith(null, new() { ["TANDEM_STORAGE_MODE"] = "write-behind" }, "registrations", "list", "--data-dir", DataDir);
         Assert.Equal(0, all.ExitCode);
         var lines = all.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(["AOR", "CONTACT", "SOURCE", "TRANSPORT", "EXPIRES", "(s)", "USER", "AGENT"], lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
@@ -219,7 +219,7 @@ public sealed class CliTests : IDisposable
         Assert.Equal(2, one.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         Assert.DoesNotContain("alice", one.Stdout);
 
-        var writeThrough = await RunWith(null, new() { ["TANDEM_STORAGE_MODE"] = "write-through" }, "registrations", "list", "nobody@example.com", "--data-dir", DataDir);
+        var writeThrough = await Run("registrations", "list", "nobody@example.com", "--data-dir", DataDir);
         Assert.Equal("no registrations for sip:nobody@example.com\n", writeThrough.Stdout);
         Assert.Equal("", writeThrough.Stderr);
     }

@@ -178,7 +178,7 @@ public sealed class SqliteStoreTests : IDisposable
         await using var through = StorageFactory.Open(_dir.Path, StorageMode.WriteThrough);
         await using var behind = StorageFactory.Open(_dir.Path, StorageMode.WriteBehind);
 
-        Assert.IsType<SqliteBindingStore>(through.Bindings);
+        Assert.IsType<GroupCommitBindingStore>(through.Bindings);
         Assert.IsType<WriteBehindBindingStore>(behind.Bindings);
     }
 }
