@@ -64,7 +64,7 @@ public sealed class TandemServer : ISipServer
     public const string ShortMinExpiresConfig =
         "# Written by the end-to-end tests: accept the 2 s registrations of register-expiry.xml.\n" +
         "registrar:\n" +
-        "  min_expires: 1\n";
+        "  min-expires: 1\n";
 
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(30);
     private readonly StringBuilder _previousRuns = new();
