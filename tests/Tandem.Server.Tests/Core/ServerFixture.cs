@@ -1,0 +1,98 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tandem.Server.Config;
+using Tandem.Server.Transport;
+using Tandem.Sip.Auth;
+using Tandem.Sip.Messages;
+using Tandem.Storage;
+
+namespace Tandem.Server.Tests.Core;
+
+/// <summary>A real <see cref="TandemServer"/> on loopback ports chosen by the OS, with one subscriber.</summary>
+public sealed class ServerFixture : IAsyncDisposable
+{
+    public const string User = "alice";
+    public const string Domain = "example.com";
+    public const string Password = "secret";
+
+    private readonly TempDirectory _dir = new();
+
+    private ServerFixture(TandemServer server)
+    {
+        Server = server;
+    }
+
+    public TandemServer Server { get; }
+
+    public IPEndPoint Udp => Server.ListeningOn.First(l => l.Protocol == SipTransportProtocol.Udp).EndPoint;
+
+    public IPEndPoint Tcp => Server.ListeningOn.First(l => l.Protocol == SipTransportProtocol.Tcp).EndPoint;
+
+    public static async Task<ServerFixture> StartAsync(Func<TandemOptions, TandemOptions>? configure = null)
+    {
+        var dir = new TempDirectory();
+        await using (var storage = StorageFactory.Open(dir.Path, StorageMode.WriteThrough))
+        {
+            await storage.Subscribers.AddAsync(new Subscriber(User, Domain,
+                DigestHash.ComputeHa1(DigestAlgorithm.Md5, User, Domain, Password),
+                DigestHash.ComputeHa1(DigestAlgorithm.Sha256, User, Domain, Password), null, true));
+        }
+
+        var options = new TandemOptions
+        {
+            DataDir = dir.Path,
+            Listen = [ListenEndpoint.Parse("udp:127.0.0.1:0"), ListenEndpoint.Parse("tcp:127.0.0.1:0")],
+            Auth = new AuthOptions { SharedSecret = "0123456789abcdef0123456789abcdef" },
+            Sip = new SipOptions { ReceiveLoops = 2 },
+        };
+        options = configure?.Invoke(options) ?? options;
+        var server = new TandemServer(options, NullLoggerFactory.Instance);
+        await server.StartAsync(CancellationToken.None);
+        var fixture = new ServerFixture(server);
+        fixture._dir.Dispose();
+        fixture.DataDir = dir;
+        return fixture;
+    }
+
+    public TempDirectory DataDir { get; private set; } = null!;
+
+    public async ValueTask DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        DataDir.Dispose();
+    }
+
+    /// <summary>Sends one datagram and waits for the reply (or null after the timeout).</summary>
+    public static async Task<SipMessage?> ExchangeAsync(UdpClient client, IPEndPoint server, string request, int timeoutMs = 2000)
+    {
+        await client.SendAsync(Encoding.ASCII.GetBytes(request), server);
+        return await ReceiveAsync(client, timeoutMs);
+    }
+
+    public static async Task<SipMessage?> ReceiveAsync(UdpClient client, int timeoutMs = 2000)
+    {
+        using var cts = new CancellationTokenSource(timeoutMs);
+        try
+        {
+            var result = await client.ReceiveAsync(cts.Token);
+            return SipParser.Parse(result.Buffer).Message;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    public static string Request(string method, string branch, string callId = "c1", uint cseq = 1, string extra = "", string uri = "sip:example.com", int localPort = 5999)
+        => $"{method} {uri} SIP/2.0\r\n" +
+           $"Via: SIP/2.0/UDP 127.0.0.1:{localPort};rport;branch=z9hG4bK{branch}\r\n" +
+           "Max-Forwards: 70\r\n" +
+           $"From: <sip:{User}@{Domain}>;tag=ft\r\n" +
+           $"To: <sip:{User}@{Domain}>\r\n" +
+           $"Call-ID: {callId}\r\n" +
+           $"CSeq: {cseq} {method}\r\n" +
+           extra +
+           "Content-Length: 0\r\n\r\n";
+}
