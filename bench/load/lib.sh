@@ -135,7 +135,7 @@ start_kamailio() {
 }
 
 # start_tandem USERS: the Release build of tandem with USERS users provisioned
-# through the CLI before it starts.
+# through the CLI (`tandem user import`, one transaction) before it starts.
 start_tandem() {
   local users=$1
   command -v dotnet >/dev/null || die "dotnet not found"
@@ -144,13 +144,14 @@ start_tandem() {
   dotnet publish "$REPO_ROOT/src/Tandem.Host/Tandem.Host.csproj" -c Release -o "$bin" --nologo -v quiet >&2
   mkdir -p "$data"
   SERVER_VERSION="tandem $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  log "provisioning $users users (tandem user add, one process each)"
-  local i
+  log "provisioning $users users (tandem user import)"
+  local i u
   for ((i = 1; i <= users; i++)); do
     printf -v u 'u%06d' "$i"
-    dotnet "$bin/tandem.dll" user add "$u@example.com" --password "pw${u#u}" --data-dir "$data" >/dev/null \
-      || die "tandem user add $u failed"
-  done
+    printf '%s@example.com,pw%s\n' "$u" "${u#u}"
+  done > "$BENCH_WORK/users.txt"
+  dotnet "$bin/tandem.dll" user import "$BENCH_WORK/users.txt" --data-dir "$data" >/dev/null \
+    || die "tandem user import failed"
   SERVER_PORT=$(free_port)
   dotnet "$bin/tandem.dll" run --data-dir "$data" \
     --listen "udp:127.0.0.1:$SERVER_PORT" --listen "tcp:127.0.0.1:$SERVER_PORT" > "$BENCH_WORK/server.log" 2>&1 &

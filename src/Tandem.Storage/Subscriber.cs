@@ -24,4 +24,7 @@ public interface ISubscriberStore
     Task<bool> UpdateAsync(Subscriber subscriber, CancellationToken cancellationToken = default);
 
     Task<bool> RemoveAsync(string username, string domain, CancellationToken cancellationToken = default);
+
+    /// <summary>Adds many subscribers in one transaction, skipping ones that exist; returns how many were added.</summary>
+    Task<int> AddManyAsync(IReadOnlyList<Subscriber> subscribers, CancellationToken cancellationToken = default);
 }

@@ -19,6 +19,10 @@ internal static class UserCommands
     [
         new("user add", "Add a SIP account.", ["AOR"], [Password, PasswordStdin, new("display-name", "NAME", "display name")], AddAsync,
             "AOR is user@domain (a leading sip: is allowed). The digest realm is the domain."),
+        new("user import", "Add many SIP accounts from a file.", ["FILE"], [], ImportAsync,
+            "FILE (or - for standard input) has one account per line: user@domain,password. Blank lines\n" +
+            "and lines starting with # are skipped; accounts that exist are left alone. All lines are\n" +
+            "checked first and nothing is written if any is bad."),
         new("user list", "List SIP accounts.", [], [], ListAsync),
         new("user remove", "Remove a SIP account.", ["AOR"], [], RemoveAsync),
         new("user passwd", "Change an account's password.", ["AOR"], [Password, PasswordStdin], PasswdAsync),
@@ -64,6 +68,74 @@ internal static class UserCommands
         return CliApp.Ok;
 
         string Ha1(DigestAlgorithm algorithm) => DigestHash.ComputeHa1(algorithm, username, domain, password);
+    }
+
+    private static async Task<int> ImportAsync(ParsedArgs args, CliContext context)
+    {
+        const string name = "user import";
+        var path = args.Positional(0)!;
+        string text;
+        try
+        {
+            text = path == "-" ? await context.Stdin.ReadToEndAsync() : await File.ReadAllTextAsync(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            await context.Stderr.WriteLineAsync($"tandem {name}: cannot read {path}: {ex.Message}");
+            return CliApp.Failed;
+        }
+
+        var subscribers = new List<Subscriber>();
+        var errors = new List<string>();
+        var lineNumber = 0;
+        foreach (var rawLine in text.Split('\n'))
+        {
+            lineNumber++;
+            var line = rawLine.Trim();
+            if (line.Length == 0 || line.StartsWith('#'))
+            {
+                continue;
+            }
+
+            var comma = line.IndexOf(',');
+            if (comma < 0 || comma == line.Length - 1)
+            {
+                errors.Add($"{path}:{lineNumber}: expected user@domain,password");
+                continue;
+            }
+
+            if (!TryParseAor(line[..comma].Trim(), out var username, out var domain, out var aorError))
+            {
+                errors.Add($"{path}:{lineNumber}: {aorError}");
+                continue;
+            }
+
+            var password = line[(comma + 1)..];
+            subscribers.Add(new Subscriber(username, domain,
+                DigestHash.ComputeHa1(DigestAlgorithm.Md5, username, domain, password),
+                DigestHash.ComputeHa1(DigestAlgorithm.Sha256, username, domain, password), null, Enabled: true));
+        }
+
+        if (errors.Count > 0)
+        {
+            foreach (var error in errors)
+            {
+                await context.Stderr.WriteLineAsync(error);
+            }
+
+            await context.Stderr.WriteLineAsync($"tandem {name}: {errors.Count} bad line(s); nothing imported");
+            return CliApp.Failed;
+        }
+
+        var config = await CliApp.LoadConfigAsync(args, context);
+        if (config is null)
+        {
+            return CliApp.Failed;
+        }
+
+        var added = await new SqliteSubscriberStore(SqliteDatabase.Open(config.Options!.DataDir)).AddManyAsync(subscribers);
+        await context.Stdout.WriteLineAsync($"imported {added} account(s), {subscribers.Count - added} already existed");
+        return CliApp.Ok;
     }
 
     private static async Task<int> ListAsync(ParsedArgs args, CliContext context)

@@ -55,6 +55,27 @@ public sealed class SqliteSubscriberStore : ISubscriberStore
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
+    public async Task<int> AddManyAsync(IReadOnlyList<Subscriber> subscribers, CancellationToken cancellationToken = default)
+    {
+        await using var connection = _database.OpenConnection();
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText =
+            $"INSERT INTO subscribers ({Columns}) VALUES ($username, $domain, $md5, $sha256, $display, $enabled) " +
+            "ON CONFLICT (username, domain) DO NOTHING;";
+        var added = 0;
+        foreach (var subscriber in subscribers)
+        {
+            command.Parameters.Clear();
+            Bind(command, subscriber);
+            added += await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return added;
+    }
+
     public async Task<bool> UpdateAsync(Subscriber subscriber, CancellationToken cancellationToken = default)
     {
         await using var connection = _database.OpenConnection();

@@ -150,6 +150,28 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task User_import_adds_accounts_in_bulk_and_refuses_bad_files_whole()
+    {
+        var bad = await RunWith("# accounts\nbob@example.com,pw1\nnot-an-aor\n", null, "user import", "-", "--data-dir", DataDir);
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("-:3:", bad.Stderr);
+        Assert.Contains("nothing imported", bad.Stderr);
+
+        var good = await RunWith("# accounts\nbob@example.com,pw1\n\ncarol@example.org,pw,with,commas\n", null, "user import", "-", "--data-dir", DataDir);
+        Assert.Equal(0, good.ExitCode);
+        Assert.Contains("imported 2 account(s), 0 already existed", good.Stdout);
+
+        var again = await RunWith("bob@example.com,other\n", null, "user import", "-", "--data-dir", DataDir);
+        Assert.Contains("imported 0 account(s), 1 already existed", again.Stdout);
+
+        var store = new SqliteSubscriberStore(SqliteDatabase.Open(DataDir));
+        var carol = await store.GetAsync("carol", "example.org");
+        Assert.Equal(DigestHash.ComputeHa1(DigestAlgorithm.Md5, "carol", "example.org", "pw,with,commas"), carol!.Ha1Md5);
+        var bob = await store.GetAsync("bob", "example.com");
+        Assert.Equal(DigestHash.ComputeHa1(DigestAlgorithm.Sha256, "bob", "example.com", "pw1"), bob!.Ha1Sha256);
+    }
+
+    [Fact]
     public async Task Listing_without_a_database_fails_instead_of_creating_one()
     {
         var outcome = await Run("user", "list", "--data-dir", DataDir);
