@@ -94,7 +94,9 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
             return;
         }
 
-        var request = new SipPacket(message, ReadOnlyMemory<byte>.Empty, flow, flow.RemoteEndPoint);
+        // The transaction keeps only what it needs to match and resend: not the parsed request,
+        // which would hold kilobytes per transaction for the 32 s of Timer J.
+        var request = new SipPacket(null, ReadOnlyMemory<byte>.Empty, flow, flow.RemoteEndPoint);
         ServerTransaction<SipPacket> transaction = message.Method == SipMethod.Invite
             ? new ServerInviteTransaction<SipPacket>(_context, key, request, flow.IsReliable)
             : new ServerNonInviteTransaction<SipPacket>(_context, key, request, flow.IsReliable);
@@ -126,7 +128,20 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
 
         response.AddHeader("Server", _serverHeader);
         transaction.SendResponse(response.StatusCode, ToPacket(response, flow));
+        if (IsStatelessAnswer(message.Method, response.StatusCode))
+        {
+            transaction.Abort();
+        }
     }
+
+    /// <summary>
+    /// Answers that change nothing need not be kept for Timer J: a retransmission is simply answered
+    /// again, with the same result (a failure, an OPTIONS 200) or a fresh challenge. This keeps memory
+    /// to the REGISTER 200 OKs, which must be replayed rather than re-run (nonce counts, CSeq order).
+    /// INVITE transactions always stay, to absorb the ACK (RFC 3261 §17.2.1).
+    /// </summary>
+    private static bool IsStatelessAnswer(SipMethod method, int statusCode)
+        => method != SipMethod.Invite && statusCode >= 200 && (statusCode >= 300 || method == SipMethod.Options);
 
     private async ValueTask<SipResponse> HandleRequestAsync(SipMessage request, SipFlow flow)
     {

@@ -64,11 +64,24 @@ public sealed class ServerFixture : IAsyncDisposable
         DataDir.Dispose();
     }
 
-    /// <summary>Sends one datagram and waits for the reply (or null after the timeout).</summary>
+    /// <summary>
+    /// Sends one datagram and waits for the reply to it (or null after the timeout). Replies to
+    /// other requests, such as retransmitted final responses to earlier INVITEs, are skipped.
+    /// </summary>
     public static async Task<SipMessage?> ExchangeAsync(UdpClient client, IPEndPoint server, string request, int timeoutMs = 2000)
     {
         await client.SendAsync(Encoding.ASCII.GetBytes(request), server);
-        return await ReceiveAsync(client, timeoutMs);
+        var sent = SipParser.Parse(Encoding.ASCII.GetBytes(request)).Message;
+        var deadline = Environment.TickCount64 + timeoutMs;
+        while (true)
+        {
+            var remaining = (int)(deadline - Environment.TickCount64);
+            var reply = remaining > 0 ? await ReceiveAsync(client, remaining) : null;
+            if (reply is null || sent is null || (reply.CallId == sent.CallId && reply.CSeq == sent.CSeq))
+            {
+                return reply;
+            }
+        }
     }
 
     public static async Task<SipMessage?> ReceiveAsync(UdpClient client, int timeoutMs = 2000)
