@@ -27,6 +27,8 @@ public sealed class SqliteBindingStore : IBindingStore
     private const string DeleteExpiredSql = "DELETE FROM bindings WHERE expires_at_ms <= $now;";
 
     private readonly SqliteDatabase _database;
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private SqliteBatchWriter? _writer;
 
     public SqliteBindingStore(SqliteDatabase database)
     {
@@ -91,7 +93,12 @@ public sealed class SqliteBindingStore : IBindingStore
     /// <summary>Nothing is pending: every call has committed before returning.</summary>
     public Task FlushAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public ValueTask DisposeAsync()
+    {
+        _writer?.Dispose();
+        _writer = null;
+        return ValueTask.CompletedTask;
+    }
 
     /// <summary>
     /// Applies a batch in one transaction: first the expiry sweep (if any), then each change in
@@ -102,44 +109,28 @@ public sealed class SqliteBindingStore : IBindingStore
         IReadOnlyCollection<BindingChange> changes,
         CancellationToken cancellationToken = default)
     {
-        await using var connection = _database.OpenConnection();
-        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
-
-        if (deleteExpiredAt is { } now)
+        // Under group commit batches are small and frequent, so the connection and its prepared
+        // statements are kept open between batches instead of being set up for each one.
+        await _writeGate.WaitAsync(cancellationToken);
+        try
         {
-            await using var sweep = connection.CreateCommand();
-            sweep.Transaction = transaction;
-            sweep.CommandText = DeleteExpiredSql;
-            sweep.Parameters.AddWithValue("$now", now.ToUnixTimeMilliseconds());
-            await sweep.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        // One prepared command per statement kind, re-bound for each change.
-        await using var upsert = connection.CreateCommand();
-        upsert.Transaction = transaction;
-        upsert.CommandText = UpsertSql;
-        await using var delete = connection.CreateCommand();
-        delete.Transaction = transaction;
-        delete.CommandText = DeleteSql;
-
-        foreach (var change in changes)
-        {
-            if (change.Binding is { } binding)
+            _writer ??= new SqliteBatchWriter(_database.OpenConnection(), UpsertSql, DeleteSql, DeleteExpiredSql);
+            try
             {
-                upsert.Parameters.Clear();
-                BindUpsert(upsert, binding);
-                await upsert.ExecuteNonQueryAsync(cancellationToken);
+                _writer.Apply(deleteExpiredAt, changes);
             }
-            else
+            catch
             {
-                delete.Parameters.Clear();
-                delete.Parameters.AddWithValue("$aor", change.Aor);
-                delete.Parameters.AddWithValue("$contact", change.ContactUri);
-                await delete.ExecuteNonQueryAsync(cancellationToken);
+                // Start from a fresh connection next time; the failed transaction was rolled back.
+                _writer.Dispose();
+                _writer = null;
+                throw;
             }
         }
-
-        await transaction.CommitAsync(cancellationToken);
+        finally
+        {
+            _writeGate.Release();
+        }
     }
 
     private static void BindUpsert(SqliteCommand command, Binding binding)
