@@ -198,6 +198,27 @@ public class SipServerCoreTests
         await fixture.DisposeAsync();
     }
 
+    [Fact]
+    public async Task IPv6_listeners_answer_with_received_and_register_the_source()
+    {
+        await using var fixture = await ServerFixture.StartAsync(o => o with
+        {
+            Listen = [ListenEndpoint.Parse("udp:[::1]:0"), ListenEndpoint.Parse("tcp:[::1]:0")],
+            Auth = o.Auth with { Enabled = false },
+        });
+        Assert.Equal(AddressFamily.InterNetworkV6, fixture.Udp.AddressFamily);
+        using var client = new UdpClient(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        var port = ((IPEndPoint)client.Client.LocalEndPoint!).Port;
+        var request = ServerFixture.Request("REGISTER", "v6", extra: $"Contact: <sip:alice@[::1]:{port}>\r\nExpires: 600\r\n", uri: "sip:[::1]")
+            .Replace("SIP/2.0/UDP 127.0.0.1:5999", $"SIP/2.0/UDP [::1]:{port}", StringComparison.Ordinal);
+        var ok = await ServerFixture.ExchangeAsync(client, fixture.Udp, request);
+        Assert.Equal(200, ok!.StatusCode);
+        Assert.Equal("::1", ok.TopVia.Received);
+        var binding = Assert.Single(fixture.Server.Locations.Get("sip:alice@example.com"));
+        Assert.Equal($"[::1]:{port}", binding.SourceAddress);
+        Assert.Equal($"sip:alice@[::1]:{port}", binding.ContactUri);
+    }
+
     /// <summary>Builds an Authorization value answering <paramref name="challenge"/> (qop=auth).</summary>
     private static string Answer(string challenge, DigestAlgorithm algorithm, string password, string user = ServerFixture.User)
     {
