@@ -1,8 +1,12 @@
 using System.Text;
 using Microsoft.Extensions.Logging;
+using Tandem.Server.Calls;
 using Tandem.Server.Config;
 using Tandem.Server.Core;
+using Tandem.Server.Proxy;
 using Tandem.Server.Registrar;
+using Tandem.Server.Resolution;
+using Tandem.Server.Routing;
 using Tandem.Server.Transport;
 using Tandem.Sip.Auth;
 using Tandem.Sip.Messages;
@@ -34,6 +38,7 @@ public sealed class TandemServer : IAsyncDisposable
     private SipRegistrar? _registrar;
     private int _purging;
     private int _stopped;
+    private IRoutePlanner _planner = null!;
 
     public TandemServer(TandemOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
@@ -74,11 +79,12 @@ public sealed class TandemServer : IAsyncDisposable
         _wheel.Start();
 
         IRequestAuthenticator? authenticator = null;
+        var subscribers = new SubscriberCache(_storage.Subscribers, _time, TimeSpan.FromSeconds(5));
         if (options.Auth.Enabled)
         {
             var nonces = new NonceService(Encoding.UTF8.GetBytes(options.Auth.SharedSecret!), _time, options.Auth.NonceLifetime);
             var digest = new DigestAuthenticator(nonces, options.Auth.Algorithms, new NonceCountTracker(options.Auth.NonceLifetime, _time));
-            authenticator = new DigestRequestAuthenticator(digest, new SubscriberCache(_storage.Subscribers, _time, TimeSpan.FromSeconds(5)));
+            authenticator = new DigestRequestAuthenticator(digest, subscribers);
         }
 
         var settings = new RegistrarSettings
@@ -110,6 +116,27 @@ public sealed class TandemServer : IAsyncDisposable
         }
 
         ListeningOn = listening;
+        var identity = new LocalIdentity(listening, options.Sip.Domains, subscribers.HasDomain);
+        var proxy = new ProxyCore(
+            new ProxyDependencies(
+                identity,
+                Locations,
+                authenticator,
+                () => _planner,
+                _ => false,
+                new NumericResolver(),
+                NoCallEvents.Instance,
+                new SipTransportSet(_udp, _tcp),
+                _wheel,
+                _time,
+                options.Sip.ServerHeader,
+                options.Sip.MaxCalls,
+                _loggerFactory.CreateLogger("Tandem.Proxy")),
+            Core.Context,
+            Core.ClientTransactions);
+        _planner = new DirectRoutePlanner((user, domain) => subscribers.Exists(user, domain) || Locations.Get($"sip:{user}@{domain}").Count > 0);
+        Core.Identity = identity;
+        Core.Proxy = proxy;
         _purgeTimer = _time.CreateTimer(_ => _ = PurgeAsync(), null, PurgeInterval, PurgeInterval);
     }
 

@@ -25,6 +25,9 @@ public interface ISubscriberStore
 
     Task<bool> RemoveAsync(string username, string domain, CancellationToken cancellationToken = default);
 
+    /// <summary>Whether any subscriber has this domain (case-insensitive): a domain the server serves.</summary>
+    Task<bool> HasDomainAsync(string domain, CancellationToken cancellationToken = default);
+
     /// <summary>Adds many subscribers in one transaction, skipping ones that exist; returns how many were added.</summary>
     Task<int> AddManyAsync(IReadOnlyList<Subscriber> subscribers, CancellationToken cancellationToken = default);
 }

@@ -34,6 +34,7 @@ internal static class ConfigSchema
         Int("sip.tcp-idle-timeout-s", 1, 86_400, o => o.Sip.TcpIdleTimeoutS, (o, v) => o with { Sip = o.Sip with { TcpIdleTimeoutS = v } }),
         Int("sip.receive-loops", 1, 256, o => o.Sip.ReceiveLoops, (o, v) => o with { Sip = o.Sip with { ReceiveLoops = v } }),
         Int("sip.max-transactions", 100, 10_000_000, o => o.Sip.MaxTransactions, (o, v) => o with { Sip = o.Sip with { MaxTransactions = v } }),
+        Int("sip.max-calls", 1, 10_000_000, o => o.Sip.MaxCalls, (o, v) => o with { Sip = o.Sip with { MaxCalls = v } }),
 
         Int("registrar.min-expires", 1, 86_400 * 365, o => o.Registrar.MinExpires, (o, v) => o with { Registrar = o.Registrar with { MinExpires = v } }),
         Int("registrar.max-expires", 1, 86_400 * 365, o => o.Registrar.MaxExpires, (o, v) => o with { Registrar = o.Registrar with { MaxExpires = v } }),

@@ -64,6 +64,9 @@ public sealed record SipOptions
     /// <summary>Live server transactions at most; beyond it new requests get 503 with Retry-After.</summary>
     public int MaxTransactions { get; init; } = 200_000;
 
+    /// <summary>Calls being set up or ringing at most; beyond it new INVITEs get 503 with Retry-After.</summary>
+    public int MaxCalls { get; init; } = 10_000;
+
     public TimeSpan T1 => TimeSpan.FromMilliseconds(T1Ms);
 
     public TimeSpan T2 => TimeSpan.FromMilliseconds(T2Ms);

@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
+using Tandem.Server.Proxy;
 using Tandem.Server.Registrar;
 using Tandem.Server.Transport;
 using Tandem.Sip.Messages;
@@ -20,6 +21,7 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
     private readonly SipValidationOptions _validation;
     private readonly SipRegistrar _registrar;
     private readonly TransactionTable<Transaction<SipPacket>> _transactions;
+    private readonly TransactionTable<Transaction<SipPacket>> _clients;
     private readonly TransactionContext<SipPacket> _context;
     private readonly string _serverHeader;
     private readonly ILogger _logger;
@@ -39,6 +41,7 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
         _validation = SipValidationOptions.Default;
         _registrar = registrar;
         _transactions = new TransactionTable<Transaction<SipPacket>>(maxTransactions);
+        _clients = new TransactionTable<Transaction<SipPacket>>(maxTransactions);
         _context = new TransactionContext<SipPacket>(wheel, timers, this);
         _serverHeader = serverHeader;
         _logger = logger;
@@ -46,6 +49,16 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
     }
 
     public ServerCounters Counters { get; } = new();
+
+    /// <summary>The proxy, once the server has wired it; without it only local requests are served.</summary>
+    public ProxyCore? Proxy { get; set; }
+
+    /// <summary>Which URIs are this server's; set with the proxy.</summary>
+    public LocalIdentity? Identity { get; set; }
+
+    internal TransactionContext<SipPacket> Context => _context;
+
+    internal TransactionTable<Transaction<SipPacket>> ClientTransactions => _clients;
 
     public int TransactionCount => _transactions.Count;
 
@@ -61,8 +74,7 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
         var message = result.Message!;
         if (!message.IsRequest)
         {
-            // No client transactions yet (the proxy adds them): a response here is stray (§18.1.2).
-            Counters.StrayResponse();
+            await OnResponseAsync(message, flow);
             return;
         }
 
@@ -88,9 +100,16 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
             return;
         }
 
+        if (Proxy is not null && IsProxiedInDialog(message))
+        {
+            // ACKs for 2xx and requests inside a dialog travel statelessly along their Route set.
+            await Proxy.ForwardStatelesslyAsync(message, flow, _stopping);
+            return;
+        }
+
         if (message.Method == SipMethod.Ack)
         {
-            // An ACK for no transaction belongs to a 2xx (end to end, §17.1.1.3); nothing to do here.
+            // An ACK for no transaction that we do not forward (§17.1.1.3): nothing to do.
             return;
         }
 
@@ -115,6 +134,12 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
                 return;
         }
 
+        if (Proxy is not null && !IsForUs(message))
+        {
+            await ProxyRequestAsync(message, flow, transaction, key);
+            return;
+        }
+
         SipResponse response;
         try
         {
@@ -132,6 +157,89 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
         {
             transaction.Abort();
         }
+    }
+
+    private async ValueTask ProxyRequestAsync(SipMessage message, SipFlow flow, ServerTransaction<SipPacket> transaction, TransactionKey key)
+    {
+        try
+        {
+            if (message.Method == SipMethod.Cancel)
+            {
+                // §16.10: answer the CANCEL hop by hop, then cancel the INVITE's branches.
+                var found = _transactions.TryGet(key.ToInviteKey(), out var invite) && invite is ServerTransaction<SipPacket> server && ProxyCore.TryCancel(server);
+                var answer = found ? new SipResponse(message, 200, "OK") : new SipResponse(message, 481, "Call/Transaction Does Not Exist");
+                answer.ToTag = Tags.New();
+                answer.AddHeader("Server", _serverHeader);
+                transaction.SendResponse(answer.StatusCode, ToPacket(answer, flow));
+                transaction.Abort();
+                return;
+            }
+
+            var rejection = SipRequestValidator.Validate(message, _validation, consumesBody: false);
+            if (rejection is not null)
+            {
+                var refused = new SipResponse(message, rejection.StatusCode, rejection.Reason) { ToTag = Tags.New() };
+                foreach (var header in rejection.Headers)
+                {
+                    refused.AddHeader(header.Key, header.Value);
+                }
+
+                refused.AddHeader("Server", _serverHeader);
+                transaction.SendResponse(refused.StatusCode, ToPacket(refused, flow));
+                return;
+            }
+
+            await Proxy!.HandleAsync(message, flow, transaction, _stopping);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _logger.LogError(ex, "Error proxying {Method} from {Remote}", message.MethodName, flow.RemoteEndPoint);
+            var failed = new SipResponse(message, 500, "Server Internal Error") { ToTag = Tags.New() };
+            transaction.SendResponse(500, ToPacket(failed, flow));
+        }
+    }
+
+    /// <summary>
+    /// Requests the node answers itself: REGISTER (the registrar), and OPTIONS or other requests
+    /// addressed to the server rather than to a user.
+    /// </summary>
+    private bool IsForUs(SipMessage request)
+    {
+        if (request.Method == SipMethod.Register)
+        {
+            return true;
+        }
+
+        if (request.Method == SipMethod.Cancel)
+        {
+            return false;
+        }
+
+        var uri = request.RequestUri;
+        return !uri.IsSip ? false : uri.User is null && !request.HasHeader(HeaderId.Route) && (Identity?.IsLocalDomain(uri.Host.ToLowerInvariant()) ?? true);
+    }
+
+    /// <summary>An ACK or a request inside a dialog (To has a tag): routed by its Route set (§12.2, §16.11).</summary>
+    private static bool IsProxiedInDialog(SipMessage request)
+        => request.Method != SipMethod.Cancel && request.Method != SipMethod.Register && request.To?.Tag is not null;
+
+    private async ValueTask OnResponseAsync(SipMessage response, SipFlow flow)
+    {
+        var via = response.TopVia;
+        if (via.Branch is { } branch && _clients.TryGet(TransactionKey.ForClient(branch, response.CSeq.MethodName), out var client)
+            && client is ClientTransaction<SipPacket> transaction)
+        {
+            transaction.OnResponseReceived(response.StatusCode, new SipPacket(response, ReadOnlyMemory<byte>.Empty, flow, flow.RemoteEndPoint));
+            return;
+        }
+
+        if (Proxy is not null)
+        {
+            await Proxy.ForwardResponseStatelesslyAsync(response, _stopping);
+            return;
+        }
+
+        Counters.StrayResponse();
     }
 
     /// <summary>
@@ -207,7 +315,7 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
     /// when the client asked with rport, else at the Via port (5060 by default). Reliable
     /// transports answer on the connection itself.
     /// </summary>
-    private static IPEndPoint ResponseTarget(SipMessage request, SipFlow flow)
+    internal static IPEndPoint ResponseTarget(SipMessage request, SipFlow flow)
     {
         if (flow.IsReliable || request.TopVia is not { } via || via.HasRport)
         {
@@ -251,13 +359,32 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
         }
     }
 
-    void ITransactionSink<SipPacket>.Terminated(Transaction<SipPacket> transaction) => _transactions.TryRemove(transaction.Key, transaction);
+    void ITransactionSink<SipPacket>.Terminated(Transaction<SipPacket> transaction)
+    {
+        if (transaction is ClientTransaction<SipPacket>)
+        {
+            _clients.TryRemove(transaction.Key, transaction);
+        }
+        else
+        {
+            _transactions.TryRemove(transaction.Key, transaction);
+        }
+    }
 
-    void ITransactionSink<SipPacket>.TransportFailed(Transaction<SipPacket> transaction) => transaction.Abort();
+    void ITransactionSink<SipPacket>.TransportFailed(Transaction<SipPacket> transaction)
+    {
+        Proxy?.OnClientTransportError(transaction);
+        transaction.Abort();
+    }
 
     void ITransactionSink<SipPacket>.TimedOut(Transaction<SipPacket> transaction, SipTimer timer)
     {
-        // Timer H: our final response to an INVITE was never acknowledged (§17.2.1). Nothing more to do.
+        // Timer B/F: a forwarded request got no final answer; Timer H: our final response to an
+        // INVITE was never acknowledged (§17.2.1), nothing more to do.
+        if (transaction is ClientTransaction<SipPacket>)
+        {
+            Proxy?.OnClientTimeout(transaction);
+        }
     }
 
     void ITransactionSink<SipPacket>.AckReceived(ServerInviteTransaction<SipPacket> transaction, SipPacket ack)
@@ -265,11 +392,11 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
     }
 
     void ITransactionSink<SipPacket>.SendRequest(ClientTransaction<SipPacket> transaction, SipPacket request, bool isRetransmission)
-        => throw new NotSupportedException("client transactions arrive with the proxy");
+        => ProxyCore.SendClientRequest(request);
 
     void ITransactionSink<SipPacket>.SendAck(ClientInviteTransaction<SipPacket> transaction, SipPacket finalResponse)
-        => throw new NotSupportedException("client transactions arrive with the proxy");
+        => ProxyCore.SendAck(transaction, finalResponse);
 
     void ITransactionSink<SipPacket>.ResponseReceived(ClientTransaction<SipPacket> transaction, int statusCode, SipPacket response)
-        => throw new NotSupportedException("client transactions arrive with the proxy");
+        => ProxyCore.OnClientResponse(transaction, statusCode, response);
 }

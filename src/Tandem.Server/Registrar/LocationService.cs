@@ -13,6 +13,10 @@ public sealed class LocationService
     private const int Stripes = 256;
 
     private readonly ConcurrentDictionary<string, Binding[]> _bindings = new(StringComparer.Ordinal);
+
+    // Contact URI → binding, so a request inside a dialog whose Request-URI is a registered contact
+    // is sent where that contact's REGISTER came from (NAT), not to the address in the URI.
+    private readonly ConcurrentDictionary<string, Binding> _byContact = new(StringComparer.OrdinalIgnoreCase);
     private readonly SemaphoreSlim[] _locks = CreateLocks();
     private long _bindingCount;
 
@@ -60,9 +64,25 @@ public sealed class LocationService
         return new AorLock(gate);
     }
 
+    /// <summary>The live binding registered with exactly this contact URI, if any.</summary>
+    public Binding? FindByContact(string contactUri) => _byContact.TryGetValue(contactUri, out var binding) ? binding : null;
+
     /// <summary>Replaces the bindings of an AoR. Call only while holding its lock.</summary>
     public void Set(string aor, Binding[] bindings)
     {
+        if (_bindings.TryGetValue(aor, out var old))
+        {
+            foreach (var binding in old)
+            {
+                _byContact.TryRemove(new KeyValuePair<string, Binding>(binding.ContactUri, binding));
+            }
+        }
+
+        foreach (var binding in bindings)
+        {
+            _byContact[binding.ContactUri] = binding;
+        }
+
         var previous = 0;
         if (bindings.Length == 0)
         {

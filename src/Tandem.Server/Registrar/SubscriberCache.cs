@@ -15,6 +15,7 @@ public sealed class SubscriberCache
     private readonly TimeSpan _lifetime;
     private readonly int _capacity;
     private readonly ConcurrentDictionary<(string User, string Domain), Entry> _entries = new();
+    private readonly ConcurrentDictionary<string, (bool Served, long LoadedAt)> _domains = new(StringComparer.OrdinalIgnoreCase);
 
     public SubscriberCache(ISubscriberStore store, TimeProvider time, TimeSpan lifetime, int capacity = 200_000)
     {
@@ -42,6 +43,37 @@ public sealed class SubscriberCache
 
         _entries[key] = new Entry(subscriber, now);
         return subscriber;
+    }
+
+    /// <summary>
+    /// Whether the account exists, for routing decisions that cannot await. The SQLite provider
+    /// completes its "async" reads synchronously, so this never waits on another thread.
+    /// </summary>
+    public bool Exists(string username, string domain)
+    {
+        var lookup = GetAsync(username, domain, CancellationToken.None);
+        var subscriber = lookup.IsCompleted ? lookup.Result : lookup.AsTask().GetAwaiter().GetResult();
+        return subscriber is { Enabled: true };
+    }
+
+    /// <summary>Whether some subscriber has <paramref name="domain"/>; answers are cached like accounts.</summary>
+    public bool HasDomain(string domain)
+    {
+        var now = _time.GetTimestamp();
+        if (_domains.TryGetValue(domain, out var cached) && _time.GetElapsedTime(cached.LoadedAt, now) < _lifetime)
+        {
+            return cached.Served;
+        }
+
+        var lookup = _store.HasDomainAsync(domain);
+        var served = lookup.IsCompleted ? lookup.Result : lookup.GetAwaiter().GetResult();
+        if (_domains.Count >= 1024)
+        {
+            _domains.Clear();
+        }
+
+        _domains[domain] = (served, now);
+        return served;
     }
 
     private readonly record struct Entry(Subscriber? Subscriber, long LoadedAt);

@@ -59,7 +59,49 @@ public sealed class TcpTransport : IAsyncDisposable
     }
 
     /// <summary>An open connection to <paramref name="remote"/>, if there is one.</summary>
-    public SipFlow? FindConnection(IPEndPoint remote) => _connections.TryGetValue(remote, out var connection) ? connection : null;
+    public SipFlow? FindConnection(IPEndPoint remote) => _connections.TryGetValue(Normalize(remote), out var connection) ? connection : null;
+
+    /// <summary>
+    /// The open connection to <paramref name="remote"/>, or a new outbound one (RFC 3261 §18.1.1:
+    /// reuse before connecting). Null when the connection cannot be made within the timeout.
+    /// </summary>
+    public async ValueTask<SipFlow?> GetOrConnectAsync(IPEndPoint remote, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        remote = Normalize(remote);
+        if (_connections.TryGetValue(remote, out var existing))
+        {
+            return existing;
+        }
+
+        var socket = new Socket(remote.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+            deadline.CancelAfter(timeout);
+            await socket.ConnectAsync(remote, deadline.Token);
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            socket.Dispose();
+            _counters.SendFailed();
+            return null;
+        }
+
+        var connection = new TcpConnection(this, socket, (IPEndPoint)socket.LocalEndPoint!, remote);
+        var winner = _connections.GetOrAdd(remote, connection);
+        if (!ReferenceEquals(winner, connection))
+        {
+            // Another sender connected first; use theirs.
+            connection.Close();
+            return winner;
+        }
+
+        _ = connection.RunAsync();
+        return connection;
+    }
+
+    private static IPEndPoint Normalize(IPEndPoint endPoint)
+        => endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
 
     private async Task AcceptLoopAsync()
     {

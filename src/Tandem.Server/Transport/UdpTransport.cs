@@ -48,6 +48,9 @@ public sealed class UdpTransport : IAsyncDisposable
 
     public IPEndPoint LocalEndPoint { get; }
 
+    /// <summary>A flow for sending requests from this socket to <paramref name="remote"/>.</summary>
+    public SipFlow FlowTo(IPEndPoint remote) => new UdpFlow(this, LocalEndPoint, remote);
+
     public void Start(int receiveLoops)
     {
         for (var i = 0; i < Math.Max(1, receiveLoops); i++)

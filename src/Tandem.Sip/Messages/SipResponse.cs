@@ -115,12 +115,19 @@ public sealed class SipResponse
         }
     }
 
-    private static void WriteTopVia(SipOutputBuffer output, ViaHeader via, IPEndPoint source)
+    private static void WriteTopVia(SipOutputBuffer output, ViaHeader via, IPEndPoint source) => WriteReceivedVia(output, via, source, forceRport: false);
+
+    /// <summary>
+    /// Writes a via-parm with received= (RFC 3261 §18.2.1) and rport= (RFC 3581) filled in from the
+    /// address the message came from. <paramref name="forceRport"/> records the source port even
+    /// when the client did not ask, which a proxy needs to find a TCP connection again.
+    /// </summary>
+    public static void WriteReceivedVia(SipOutputBuffer output, ViaHeader via, IPEndPoint source, bool forceRport)
     {
         var sourceHost = source.Address.IsIPv4MappedToIPv6 ? source.Address.MapToIPv4() : source.Address;
         var sourceText = sourceHost.ToString();
         var viaHost = via.Host.StartsWith('[') ? via.Host[1..^1] : via.Host;
-        var needReceived = via.HasRport || !IPAddress.TryParse(viaHost, out var sentBy) || !sentBy.Equals(sourceHost);
+        var needReceived = via.HasRport || forceRport || !IPAddress.TryParse(viaHost, out var sentBy) || !sentBy.Equals(sourceHost);
 
         output.Append("SIP/2.0/"u8).Append(via.Transport).Append(' ').Append(via.SentBy);
         foreach (var parameter in via.Parameters)
@@ -141,6 +148,11 @@ public sealed class SipResponse
             {
                 output.Append('=').Append(parameter.Value);
             }
+        }
+
+        if (forceRport && !via.HasRport)
+        {
+            output.Append(";rport="u8).Append(source.Port);
         }
 
         if (needReceived)

@@ -55,6 +55,15 @@ public sealed class SqliteSubscriberStore : ISubscriberStore
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
+    public async Task<bool> HasDomainAsync(string domain, CancellationToken cancellationToken = default)
+    {
+        await using var connection = _database.OpenConnection();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT EXISTS (SELECT 1 FROM subscribers WHERE domain = $domain);";
+        command.Parameters.AddWithValue("$domain", domain);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) == 1;
+    }
+
     public async Task<int> AddManyAsync(IReadOnlyList<Subscriber> subscribers, CancellationToken cancellationToken = default)
     {
         await using var connection = _database.OpenConnection();
