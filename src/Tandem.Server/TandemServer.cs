@@ -39,6 +39,7 @@ public sealed class TandemServer : IAsyncDisposable
     private int _purging;
     private int _stopped;
     private IRoutePlanner _planner = null!;
+    private NatKeepAlive? _keepAlive;
 
     public TandemServer(TandemOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
@@ -116,6 +117,7 @@ public sealed class TandemServer : IAsyncDisposable
         }
 
         ListeningOn = listening;
+        var transports = new SipTransportSet(_udp, _tcp);
         var identity = new LocalIdentity(listening, options.Sip.Domains, subscribers.HasDomain);
         var proxy = new ProxyCore(
             new ProxyDependencies(
@@ -126,7 +128,7 @@ public sealed class TandemServer : IAsyncDisposable
                 _ => false,
                 new NumericResolver(),
                 NoCallEvents.Instance,
-                new SipTransportSet(_udp, _tcp),
+                transports,
                 _wheel,
                 _time,
                 options.Sip.ServerHeader,
@@ -137,6 +139,10 @@ public sealed class TandemServer : IAsyncDisposable
         _planner = new DirectRoutePlanner((user, domain) => subscribers.Exists(user, domain) || Locations.Get($"sip:{user}@{domain}").Count > 0);
         Core.Identity = identity;
         Core.Proxy = proxy;
+        if (options.Registrar.NatKeepAliveIntervalS > 0)
+        {
+            _keepAlive = new NatKeepAlive(Locations, transports, _time, TimeSpan.FromSeconds(options.Registrar.NatKeepAliveIntervalS));
+        }
         _purgeTimer = _time.CreateTimer(_ => _ = PurgeAsync(), null, PurgeInterval, PurgeInterval);
     }
 
@@ -196,6 +202,12 @@ public sealed class TandemServer : IAsyncDisposable
         {
             await _purgeTimer.DisposeAsync();
             _purgeTimer = null;
+        }
+
+        if (_keepAlive is not null)
+        {
+            await _keepAlive.DisposeAsync();
+            _keepAlive = null;
         }
 
         // Stop taking new work first, then make sure every acknowledged binding is on disk.

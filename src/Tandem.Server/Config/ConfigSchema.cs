@@ -40,6 +40,7 @@ internal static class ConfigSchema
         Int("registrar.max-expires", 1, 86_400 * 365, o => o.Registrar.MaxExpires, (o, v) => o with { Registrar = o.Registrar with { MaxExpires = v } }),
         Int("registrar.default-expires", 1, 86_400 * 365, o => o.Registrar.DefaultExpires, (o, v) => o with { Registrar = o.Registrar with { DefaultExpires = v } }),
         Int("registrar.max-contacts", 1, 1000, o => o.Registrar.MaxContactsPerAor, (o, v) => o with { Registrar = o.Registrar with { MaxContactsPerAor = v } }),
+        Int("registrar.nat-keepalive-interval-s", 0, 3600, o => o.Registrar.NatKeepAliveIntervalS, (o, v) => o with { Registrar = o.Registrar with { NatKeepAliveIntervalS = v } }),
 
         Bool("auth.enabled", o => o.Auth.Enabled, (o, v) => o with { Auth = o.Auth with { Enabled = v } }),
         new("auth.algorithms", "list of SHA-256, MD5", ApplyAlgorithms, o => string.Join(", ", o.Auth.Algorithms.Select(DigestHash.Token))),

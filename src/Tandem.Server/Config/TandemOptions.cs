@@ -89,6 +89,9 @@ public sealed record RegistrarOptions
     public int DefaultExpires { get; init; } = 3600;
 
     public int MaxContactsPerAor { get; init; } = 10;
+
+    /// <summary>Seconds between OPTIONS keep-alives to contacts behind NAT; 0 turns them off.</summary>
+    public int NatKeepAliveIntervalS { get; init; }
 }
 
 public sealed record AuthOptions

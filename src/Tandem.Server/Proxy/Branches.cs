@@ -8,9 +8,11 @@ namespace Tandem.Server.Proxy;
 
 /// <summary>
 /// Branch parameters for forwarded requests (RFC 3261 §16.6 step 8). Each carries a hash of the
-/// fields that identify the request as received (Request-URI, From tag, Call-ID, CSeq, top Route
-/// and the previous top Via), so a request that comes back to us unchanged is a loop (482) while
-/// one that spirals back with a new Request-URI is not (§16.3 step 4).
+/// fields that identify the request as received (Request-URI, From and To tags, Call-ID, CSeq
+/// number, top Route), so a request that comes back to us unchanged is a loop (482) while one that
+/// spirals back with a new Request-URI is not (§16.3 step 4). The top Via is left out although
+/// §16.6 lists it: a looped request arrives with our own Via on top, so including it would make
+/// every loop look like a spiral.
 /// </summary>
 public static class Branches
 {
@@ -42,21 +44,21 @@ public static class Branches
 
     public static string LoopHash(SipMessage request)
     {
-        var text = $"{request.RequestUriText}|{request.From?.Tag}|{request.CallId}|{request.CSeq.Number}|{FirstValue(request, HeaderId.Route)}|{request.TopVia.Text}";
+        var text = $"{request.RequestUriText}|{request.From?.Tag}|{request.To?.Tag}|{request.CallId}|{request.CSeq.Number}|{FirstValue(request, HeaderId.Route)}";
         Span<byte> hash = stackalloc byte[32];
         SHA256.HashData(Encoding.UTF8.GetBytes(text), hash);
         return BinaryPrimitives.ReadUInt64LittleEndian(hash).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>True when a Via of ours carries the same loop hash: the request has been here before.</summary>
-    public static bool IsLoop(SipMessage request, LocalIdentity identity, string loopHash)
+    public static bool IsLoop(SipMessage request, LocalIdentity identity, string loopHash, System.Net.IPAddress receivedOn)
     {
         foreach (var value in request.GetHeaderValues(HeaderId.Via))
         {
             var via = ViaHeader.TryParse(value, out _);
             if (via?.Branch is { } branch
                 && (branch.StartsWith(Prefix, StringComparison.Ordinal) || branch.StartsWith(StatelessPrefix, StringComparison.Ordinal))
-                && identity.IsOurAddress(via.Host)
+                && (identity.IsOurAddress(via.Host) || via.Host == receivedOn.ToString())
                 && branch.AsSpan(Prefix.Length).StartsWith(loopHash, StringComparison.Ordinal))
             {
                 return true;

@@ -68,7 +68,7 @@ public sealed class ProxyCore
         }
 
         var loopHash = Branches.LoopHash(request);
-        if (Branches.IsLoop(request, _d.Identity, loopHash))
+        if (Branches.IsLoop(request, _d.Identity, loopHash, flow.LocalEndPoint.Address))
         {
             Reply(server, request, flow, 482, "Loop Detected");
             return;
@@ -188,7 +188,7 @@ public sealed class ProxyCore
         }
 
         var loopHash = Branches.LoopHash(request);
-        if (Branches.IsLoop(request, _d.Identity, loopHash))
+        if (Branches.IsLoop(request, _d.Identity, loopHash, flow.LocalEndPoint.Address))
         {
             if (!isAck)
             {

@@ -1,0 +1,172 @@
+using System.Net;
+using System.Text;
+using Tandem.Server.Tests.Core;
+using Tandem.Sip.Messages;
+
+namespace Tandem.Server.Tests.Proxy;
+
+/// <summary>The proxy over real loopback sockets, with test sockets playing caller and callees.</summary>
+public class ProxyTests
+{
+    private static Task<ServerFixture> StartAsync(Func<Tandem.Server.Config.TandemOptions, Tandem.Server.Config.TandemOptions>? more = null)
+        => ServerFixture.StartAsync(o =>
+        {
+            o = o with { Auth = o.Auth with { Enabled = false } };
+            return more?.Invoke(o) ?? o;
+        });
+
+    /// <summary>Registers <paramref name="peer"/> as a contact of user@example.com, from its own socket.</summary>
+    private static async Task RegisterAsync(ServerFixture fixture, SipPeer peer, string user, string q = "1.0")
+    {
+        await peer.SendAsync(
+            $"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {peer.Address};branch=z9hG4bKr{peer.Port};rport\r\n" +
+            $"From: <sip:{user}@example.com>;tag=r\r\nTo: <sip:{user}@example.com>\r\nCall-ID: reg-{peer.Port}\r\nCSeq: 1 REGISTER\r\n" +
+            $"Contact: <sip:{user}@{peer.Address}>;q={q}\r\nExpires: 600\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", fixture.Udp);
+        await peer.ExpectResponseAsync(200, "REGISTER");
+    }
+
+    private static string Invite(SipPeer caller, string callee, string callId, int maxForwards = 70, string from = "carol")
+        => $"INVITE sip:{callee}@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {caller.Address};branch=z9hG4bKi{callId};rport\r\n" +
+           $"From: <sip:{from}@example.com>;tag=c1\r\nTo: <sip:{callee}@example.com>\r\nCall-ID: {callId}\r\nCSeq: 1 INVITE\r\n" +
+           $"Contact: <sip:{from}@{caller.Address}>\r\nMax-Forwards: {maxForwards}\r\nContent-Length: 0\r\n\r\n";
+
+    [Fact]
+    public async Task Call_is_forwarded_with_Record_Route_and_the_BYE_follows_the_route()
+    {
+        await using var fixture = await StartAsync();
+        using var caller = new SipPeer();
+        using var callee = new SipPeer();
+        await RegisterAsync(fixture, callee, "bob");
+
+        await caller.SendAsync(Invite(caller, "bob", "call-1"), fixture.Udp);
+        await caller.ExpectResponseAsync(100, "INVITE");
+        var (invite, proxy) = await callee.ExpectRequestAsync("INVITE");
+        Assert.Equal($"sip:bob@{callee.Address}", invite.RequestUriText);
+        Assert.Equal(69, invite.MaxForwards);
+        Assert.Equal(2, invite.ViaCount);
+        var recordRoute = invite.GetHeader(HeaderId.RecordRoute);
+        Assert.Equal($"<sip:127.0.0.1:{fixture.Udp.Port};lr>", recordRoute);
+
+        await callee.SendAsync(SipPeer.Answer(invite, 180, "Ringing", "b1"), proxy);
+        await caller.ExpectResponseAsync(180, "INVITE");
+        await callee.SendAsync(SipPeer.Answer(invite, 200, "OK", "b1", contact: $"sip:bob@{callee.Address}"), proxy);
+        var (ok, _) = await caller.ExpectResponseAsync(200, "INVITE");
+        Assert.Equal(1, ok.ViaCount);
+        Assert.Equal("b1", ok.To!.Tag);
+        Assert.Equal(recordRoute, ok.GetHeader(HeaderId.RecordRoute));
+
+        // ACK and BYE go to the proxy with the Route set, and reach the callee's contact.
+        var dialog = $"From: <sip:carol@example.com>;tag=c1\r\nTo: <sip:bob@example.com>;tag=b1\r\nCall-ID: call-1\r\nRoute: {recordRoute}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+        await caller.SendAsync($"ACK sip:bob@{callee.Address} SIP/2.0\r\nVia: SIP/2.0/UDP {caller.Address};branch=z9hG4bKack1;rport\r\nCSeq: 1 ACK\r\n" + dialog, fixture.Udp);
+        var (ack, _) = await callee.ExpectRequestAsync("ACK");
+        Assert.False(ack.HasHeader(HeaderId.Route));
+
+        await caller.SendAsync($"BYE sip:bob@{callee.Address} SIP/2.0\r\nVia: SIP/2.0/UDP {caller.Address};branch=z9hG4bKbye1;rport\r\nCSeq: 2 BYE\r\n" + dialog, fixture.Udp);
+        var (bye, byeFrom) = await callee.ExpectRequestAsync("BYE");
+        await callee.SendAsync(SipPeer.Answer(bye, 200, "OK", "b1"), byeFrom);
+        var (byeOk, _) = await caller.ExpectResponseAsync(200, "BYE");
+        Assert.Equal(1, byeOk.ViaCount);
+    }
+
+    [Fact]
+    public async Task Caller_CANCEL_is_answered_and_passed_on_and_the_INVITE_ends_487()
+    {
+        await using var fixture = await StartAsync();
+        using var caller = new SipPeer();
+        using var callee = new SipPeer();
+        await RegisterAsync(fixture, callee, "bob");
+
+        await caller.SendAsync(Invite(caller, "bob", "call-2"), fixture.Udp);
+        var (invite, proxy) = await callee.ExpectRequestAsync("INVITE");
+        await callee.SendAsync(SipPeer.Answer(invite, 180, "Ringing", "b2"), proxy);
+        await caller.ExpectResponseAsync(180, "INVITE");
+
+        await caller.SendAsync(
+            $"CANCEL sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {caller.Address};branch=z9hG4bKicall-2;rport\r\n" +
+            "From: <sip:carol@example.com>;tag=c1\r\nTo: <sip:bob@example.com>\r\nCall-ID: call-2\r\nCSeq: 1 CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", fixture.Udp);
+        await caller.ExpectResponseAsync(200, "CANCEL");
+        await caller.ExpectResponseAsync(487, "INVITE");
+        var (cancel, _) = await callee.ExpectRequestAsync("CANCEL");
+        Assert.Equal(invite.TopVia.Branch, cancel.TopVia.Branch);
+    }
+
+    [Fact]
+    public async Task Equal_q_contacts_ring_in_parallel_and_the_loser_is_cancelled()
+    {
+        await using var fixture = await StartAsync();
+        using var caller = new SipPeer();
+        using var first = new SipPeer();
+        using var second = new SipPeer();
+        await RegisterAsync(fixture, first, "bob");
+        await RegisterAsync(fixture, second, "bob");
+
+        await caller.SendAsync(Invite(caller, "bob", "call-3"), fixture.Udp);
+        var (invite1, proxy1) = await first.ExpectRequestAsync("INVITE");
+        var (invite2, proxy2) = await second.ExpectRequestAsync("INVITE");
+        await first.SendAsync(SipPeer.Answer(invite1, 180, "Ringing", "f1"), proxy1);
+        await second.SendAsync(SipPeer.Answer(invite2, 180, "Ringing", "s1"), proxy2);
+        await second.SendAsync(SipPeer.Answer(invite2, 200, "OK", "s1", contact: $"sip:bob@{second.Address}"), proxy2);
+
+        var (ok, _) = await caller.ExpectResponseAsync(200, "INVITE");
+        Assert.Equal("s1", ok.To!.Tag);
+        var (cancel, cancelFrom) = await first.ExpectRequestAsync("CANCEL");
+        await first.SendAsync(SipPeer.Answer(cancel, 200, "OK", "f1"), cancelFrom);
+        await first.SendAsync(SipPeer.Answer(invite1, 487, "Request Terminated", "f1"), proxy1);
+        await first.ExpectRequestAsync("ACK");
+        await caller.ExpectNothingAsync(m => !m.IsRequest && m.StatusCode == 487);
+    }
+
+    [Fact]
+    public async Task Higher_q_contact_rings_first_and_the_next_only_after_it_fails()
+    {
+        await using var fixture = await StartAsync();
+        using var caller = new SipPeer();
+        using var preferred = new SipPeer();
+        using var fallback = new SipPeer();
+        await RegisterAsync(fixture, preferred, "bob", "0.9");
+        await RegisterAsync(fixture, fallback, "bob", "0.1");
+
+        await caller.SendAsync(Invite(caller, "bob", "call-4"), fixture.Udp);
+        var (invite, proxy) = await preferred.ExpectRequestAsync("INVITE");
+        await fallback.ExpectNothingAsync(m => m.IsRequest);
+        await preferred.SendAsync(SipPeer.Answer(invite, 486, "Busy Here", "p1"), proxy);
+        await preferred.ExpectRequestAsync("ACK");
+        var (next, nextProxy) = await fallback.ExpectRequestAsync("INVITE");
+        await fallback.SendAsync(SipPeer.Answer(next, 200, "OK", "f1", contact: $"sip:bob@{fallback.Address}"), nextProxy);
+        await caller.ExpectResponseAsync(200, "INVITE");
+    }
+
+    [Fact]
+    public async Task Unknown_user_unreachable_user_and_exhausted_hops_get_clear_answers()
+    {
+        await using var fixture = await StartAsync();
+        using var caller = new SipPeer();
+
+        await caller.SendAsync(Invite(caller, "nobody", "call-5"), fixture.Udp);
+        var (notFound, _) = await caller.ExpectResponseAsync(404, "INVITE");
+        Assert.Equal("Not Found", notFound.ReasonPhrase);
+
+        // alice exists (the fixture's subscriber) but has no registered contact.
+        await caller.SendAsync(Invite(caller, "alice", "call-6"), fixture.Udp);
+        await caller.ExpectResponseAsync(480, "INVITE");
+
+        await caller.SendAsync(Invite(caller, "alice", "call-7", maxForwards: 0), fixture.Udp);
+        await caller.ExpectResponseAsync(483, "INVITE");
+    }
+
+    [Fact]
+    public async Task A_request_that_comes_back_unchanged_is_a_loop()
+    {
+        // Listening on the wildcard address, 127.0.0.2 reaches us but is not one of our interface
+        // addresses, so a call to sip:bob@127.0.0.2 is sent out to... ourselves, unchanged.
+        await using var fixture = await StartAsync(o => o with { Listen = [Tandem.Server.Config.ListenEndpoint.Parse("udp:0.0.0.0:0")] });
+        using var caller = new SipPeer();
+        var port = fixture.Udp.Port;
+        await caller.SendAsync(
+            $"INVITE sip:bob@127.0.0.2:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {caller.Address};branch=z9hG4bKloop;rport\r\n" +
+            $"From: <sip:carol@example.com>;tag=c1\r\nTo: <sip:bob@127.0.0.2>\r\nCall-ID: loop-1\r\nCSeq: 1 INVITE\r\n" +
+            $"Contact: <sip:carol@{caller.Address}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", new IPEndPoint(IPAddress.Loopback, port));
+        var (final, _) = await caller.ExpectAsync(m => !m.IsRequest && m.StatusCode >= 300, "a final response", 5000);
+        Assert.Equal(482, final.StatusCode);
+    }
+}
