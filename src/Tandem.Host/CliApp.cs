@@ -19,6 +19,7 @@ public static class CliApp
         RunCommand.Spec,
         .. UserCommands.Specs,
         RegistrationsCommands.List,
+        CdrCommands.List,
         ConfigCommands.Check,
     ];
 
@@ -26,6 +27,7 @@ public static class CliApp
     {
         ["user"] = "manage SIP accounts",
         ["registrations"] = "inspect registrar bindings",
+        ["cdr"] = "list call detail records",
         ["config"] = "check the configuration",
     };
 

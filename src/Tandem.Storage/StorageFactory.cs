@@ -5,12 +5,13 @@ namespace Tandem.Storage;
 /// <summary>The stores over one data directory, opened together and closed together.</summary>
 public sealed class TandemStorage : IAsyncDisposable
 {
-    internal TandemStorage(SqliteDatabase database, StorageMode mode, ISubscriberStore subscribers, IBindingStore bindings)
+    internal TandemStorage(SqliteDatabase database, StorageMode mode, ISubscriberStore subscribers, IBindingStore bindings, ICdrStore cdrs)
     {
         Database = database;
         Mode = mode;
         Subscribers = subscribers;
         Bindings = bindings;
+        Cdrs = cdrs;
     }
 
     public SqliteDatabase Database { get; }
@@ -21,8 +22,21 @@ public sealed class TandemStorage : IAsyncDisposable
 
     public IBindingStore Bindings { get; }
 
-    /// <summary>Flushes pending binding changes (write-behind) and stops the writer.</summary>
-    public ValueTask DisposeAsync() => Bindings.DisposeAsync();
+    /// <summary>Call detail records, always written behind (see <see cref="WriteBehindCdrStore"/>).</summary>
+    public ICdrStore Cdrs { get; }
+
+    /// <summary>Flushes pending binding changes and CDRs and stops the writers.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await Bindings.DisposeAsync();
+        }
+        finally
+        {
+            await Cdrs.DisposeAsync();
+        }
+    }
 }
 
 public static class StorageFactory
@@ -30,7 +44,8 @@ public static class StorageFactory
     /// <summary>
     /// Opens <c>&lt;dataDir&gt;/tandem.db</c> (creating and migrating it) and returns its stores:
     /// subscribers are always written through; bindings are written through or behind per
-    /// <paramref name="mode"/>. See <see cref="StorageMode"/> for what a crash can lose.
+    /// <paramref name="mode"/>; call detail records are always written behind, with the same flush
+    /// interval and batch size. See <see cref="StorageMode"/> and docs/storage.md for what a crash can lose.
     /// </summary>
     public static TandemStorage Open(string dataDir, StorageMode mode, WriteBehindOptions? writeBehind = null)
     {
@@ -42,6 +57,7 @@ public static class StorageFactory
             StorageMode.WriteBehind => new WriteBehindBindingStore(direct, writeBehind),
             _ => throw new ArgumentOutOfRangeException(nameof(mode)),
         };
-        return new TandemStorage(database, mode, new SqliteSubscriberStore(database), bindings);
+        var cdrs = new WriteBehindCdrStore(new SqliteCdrStore(database), writeBehind);
+        return new TandemStorage(database, mode, new SqliteSubscriberStore(database), bindings, cdrs);
     }
 }

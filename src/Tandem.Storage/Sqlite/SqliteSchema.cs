@@ -43,6 +43,31 @@ internal static class SqliteSchema
 
         CREATE INDEX bindings_by_expiry ON bindings (expires_at_ms);
         """,
+
+        // 2: call detail records.
+        """
+        CREATE TABLE cdrs (
+            seq            INTEGER PRIMARY KEY,     -- local insertion order
+            id             TEXT    NOT NULL UNIQUE, -- the call's id, the same on every node
+            call_id        TEXT    NOT NULL,
+            from_tag       TEXT    NOT NULL,
+            to_tag         TEXT,
+            caller         TEXT    NOT NULL,
+            callee         TEXT    NOT NULL,
+            started_at_ms  INTEGER NOT NULL,
+            answered_at_ms INTEGER,
+            ended_at_ms    INTEGER NOT NULL,
+            duration_ms    INTEGER NOT NULL,
+            final_status   INTEGER NOT NULL,
+            disposition    TEXT    NOT NULL,   -- answered, busy, no-answer, failed, cancelled
+            timed_out      INTEGER NOT NULL DEFAULT 0,
+            node           TEXT    NOT NULL DEFAULT ''
+        );
+
+        -- Listing is by time range, newest first; seq breaks ties in the same millisecond.
+        CREATE INDEX cdrs_by_start ON cdrs (started_at_ms, seq);
+        CREATE INDEX cdrs_by_call_id ON cdrs (call_id);
+        """,
     ];
 
     /// <summary>Schema version this build writes.</summary>
