@@ -40,6 +40,7 @@ public sealed class TandemServer : IAsyncDisposable
     private int _stopped;
     private IRoutePlanner _planner = null!;
     private NatKeepAlive? _keepAlive;
+    private DialogTracker? _calls;
 
     public TandemServer(TandemOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
@@ -118,6 +119,11 @@ public sealed class TandemServer : IAsyncDisposable
 
         ListeningOn = listening;
         var transports = new SipTransportSet(_udp, _tcp);
+        _calls = new DialogTracker(_storage.Cdrs, _time, new DialogTrackerOptions
+        {
+            NodeName = Environment.MachineName,
+            OnError = ex => _logger.LogError(ex, "Call record tracking failed"),
+        });
         var identity = new LocalIdentity(listening, options.Sip.Domains, subscribers.HasDomain);
         var proxy = new ProxyCore(
             new ProxyDependencies(
@@ -127,7 +133,7 @@ public sealed class TandemServer : IAsyncDisposable
                 () => _planner,
                 _ => false,
                 new NumericResolver(),
-                NoCallEvents.Instance,
+                _calls,
                 transports,
                 _wheel,
                 _time,
@@ -223,6 +229,8 @@ public sealed class TandemServer : IAsyncDisposable
 
         _udp.Clear();
         _tcp.Clear();
+        _calls?.Dispose();
+        _calls = null;
         await _stopping.CancelAsync();
         if (_storage is not null)
         {

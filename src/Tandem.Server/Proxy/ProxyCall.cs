@@ -410,6 +410,6 @@ internal sealed class ProxyCall
             response = null;
         }
 
-        _core.SendFinal(this, status, response, _ringTimedOut && !_cancelled);
+        _core.SendFinal(this, status, response, _ringTimedOut && !_cancelled, _cancelled);
     }
 }

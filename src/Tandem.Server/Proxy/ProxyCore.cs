@@ -553,7 +553,7 @@ public sealed class ProxyCore
         }
     }
 
-    internal void SendFinal(ProxyCall call, int status, SipMessage? response, bool noAnswer)
+    internal void SendFinal(ProxyCall call, int status, SipMessage? response, bool noAnswer, bool cancelled)
     {
         byte[] bytes;
         if (response is not null)
@@ -571,7 +571,7 @@ public sealed class ProxyCore
         if (call.IsInvite)
         {
             Interlocked.Decrement(ref _activeCalls);
-            _d.Events.CallFailed(call.CallId, call.FromTag, noAnswer ? 480 : status, status == 487, _d.Time.GetUtcNow());
+            _d.Events.CallFailed(call.CallId, call.FromTag, noAnswer ? 480 : status, cancelled, _d.Time.GetUtcNow());
         }
     }
 

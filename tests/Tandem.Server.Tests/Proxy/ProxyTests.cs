@@ -66,6 +66,20 @@ public class ProxyTests
         await callee.SendAsync(SipPeer.Answer(bye, 200, "OK", "b1"), byeFrom);
         var (byeOk, _) = await caller.ExpectResponseAsync(200, "BYE");
         Assert.Equal(1, byeOk.ViaCount);
+
+        var cdr = Assert.Single(await CdrsAsync(fixture));
+        Assert.Equal("call-1", cdr.CallId);
+        Assert.Equal(Tandem.Storage.CdrDisposition.Answered, cdr.Disposition);
+        Assert.NotNull(cdr.AnsweredAt);
+        Assert.Equal("sip:carol@example.com", cdr.Caller);
+    }
+
+    /// <summary>Stops the server (flushing call records) and reads them back from its database.</summary>
+    private static async Task<IReadOnlyList<Tandem.Storage.CallDetailRecord>> CdrsAsync(ServerFixture fixture)
+    {
+        await fixture.Server.StopAsync(CancellationToken.None);
+        var store = new Tandem.Storage.Sqlite.SqliteCdrStore(Tandem.Storage.Sqlite.SqliteDatabase.Open(fixture.DataDir.Path));
+        return await store.ListAsync(new Tandem.Storage.CdrQuery());
     }
 
     [Fact]
@@ -88,6 +102,7 @@ public class ProxyTests
         await caller.ExpectResponseAsync(487, "INVITE");
         var (cancel, _) = await callee.ExpectRequestAsync("CANCEL");
         Assert.Equal(invite.TopVia.Branch, cancel.TopVia.Branch);
+        Assert.Equal(Tandem.Storage.CdrDisposition.Cancelled, Assert.Single(await CdrsAsync(fixture)).Disposition);
     }
 
     [Fact]
@@ -134,6 +149,36 @@ public class ProxyTests
         var (next, nextProxy) = await fallback.ExpectRequestAsync("INVITE");
         await fallback.SendAsync(SipPeer.Answer(next, 200, "OK", "f1", contact: $"sip:bob@{fallback.Address}"), nextProxy);
         await caller.ExpectResponseAsync(200, "INVITE");
+    }
+
+    [Fact]
+    public async Task Busy_callee_gives_486_and_a_busy_call_record()
+    {
+        await using var fixture = await StartAsync();
+        using var caller = new SipPeer();
+        using var callee = new SipPeer();
+        await RegisterAsync(fixture, callee, "bob");
+        await caller.SendAsync(Invite(caller, "bob", "call-busy"), fixture.Udp);
+        var (invite, proxy) = await callee.ExpectRequestAsync("INVITE");
+        await callee.SendAsync(SipPeer.Answer(invite, 486, "Busy Here", "b9"), proxy);
+        await caller.ExpectResponseAsync(486, "INVITE");
+        var cdr = Assert.Single(await CdrsAsync(fixture));
+        Assert.Equal(Tandem.Storage.CdrDisposition.Busy, cdr.Disposition);
+        Assert.Equal(486, cdr.FinalStatus);
+    }
+
+    [Fact]
+    public async Task Local_caller_is_challenged_with_407_when_authentication_is_on()
+    {
+        await using var fixture = await ServerFixture.StartAsync();
+        using var caller = new SipPeer();
+        await caller.SendAsync(Invite(caller, "bob", "call-auth", from: "alice"), fixture.Udp);
+        var (challenge, _) = await caller.ExpectResponseAsync(407, "INVITE");
+        Assert.Contains("Digest realm=\"example.com\"", challenge.GetHeader(HeaderId.ProxyAuthenticate), StringComparison.Ordinal);
+
+        // A caller from a domain we do not serve, not a trusted peer, is refused outright.
+        await caller.SendAsync(Invite(caller, "bob", "call-foreign").Replace("sip:carol@example.com", "sip:mallory@elsewhere.test", StringComparison.Ordinal), fixture.Udp);
+        await caller.ExpectResponseAsync(403, "INVITE");
     }
 
     [Fact]
