@@ -206,6 +206,12 @@ public static class ConfigLoader
 
     private static void ReadValue(ConfigKey key, YamlNode node, ConfigOrigin origin, LoadState state)
     {
+        if (key.Structured)
+        {
+            state.Apply(key, new ConfigValue(null, null, node), origin);
+            return;
+        }
+
         switch (node)
         {
             case YamlScalarNode scalar:
@@ -279,6 +285,8 @@ public static class ConfigLoader
                 "registrar.min-expires",
                 "registrar.max-expires");
         }
+
+        RoutingSchema.Validate(o, state.Fail);
     }
 
     private static string UnknownKey(string name, IEnumerable<string> known)
@@ -299,6 +307,9 @@ public static class ConfigLoader
 
         public Dictionary<string, ConfigOrigin> Origins { get; } = new(StringComparer.Ordinal);
 
+        /// <summary>Where the parts of structured values are (<c>routing.outbound-routes[0].gateways</c>).</summary>
+        private Dictionary<string, ConfigOrigin> Locations { get; } = new(StringComparer.Ordinal);
+
         public void Apply(ConfigKey key, ConfigValue value, ConfigOrigin origin)
         {
             var result = key.Apply(Options, value);
@@ -306,6 +317,19 @@ public static class ConfigLoader
             {
                 Options = options;
                 Origins[key.Path] = origin;
+                foreach (var stale in Locations.Keys.Where(p => IsPartOf(p, key.Path)).ToList())
+                {
+                    Locations.Remove(stale);
+                }
+
+                foreach (var (path, line) in result.Locations ?? new Dictionary<string, int>())
+                {
+                    Locations[path] = At(origin, line);
+                }
+            }
+            else if (result.Problems is { } problems)
+            {
+                Errors.AddRange(problems.Select(p => new ConfigError(p.Line is { } line ? At(origin, line) : origin, p.KeyPath, p.Reason)));
             }
             else
             {
@@ -319,10 +343,18 @@ public static class ConfigLoader
         /// </summary>
         public void Fail(string path, string reason, params string[] related)
         {
-            var origin = Origins.GetValueOrDefault(path)
+            var origin = Locations.GetValueOrDefault(path)
+                ?? Origins.GetValueOrDefault(path)
+                ?? related.Select(r => Locations.GetValueOrDefault(r)).FirstOrDefault(x => x is not null)
                 ?? related.Select(r => Origins.GetValueOrDefault(r)).FirstOrDefault(x => x is not null)
                 ?? ConfigOrigin.Default;
             Errors.Add(new ConfigError(origin, path, reason));
         }
+
+        // Lines only mean something in the file; an environment variable's YAML is one line anyway.
+        private static ConfigOrigin At(ConfigOrigin origin, int line) => origin.Line is null ? origin : origin with { Line = line };
+
+        private static bool IsPartOf(string path, string keyPath) =>
+            path.Length > keyPath.Length && path.StartsWith(keyPath, StringComparison.Ordinal) && path[keyPath.Length] is '.' or '[';
     }
 }

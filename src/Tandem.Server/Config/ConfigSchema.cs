@@ -18,7 +18,7 @@ internal static class ConfigSchema
         ("warning", LogLevel.Warning), ("error", LogLevel.Error), ("critical", LogLevel.Critical), ("none", LogLevel.None),
     ];
 
-    public static readonly IReadOnlyList<string> Sections = ["sip", "registrar", "auth", "storage", "logging"];
+    public static readonly IReadOnlyList<string> Sections = ["sip", "registrar", "auth", "storage", "logging", "routing"];
 
     public static readonly IReadOnlyList<ConfigKey> Keys =
     [
@@ -52,6 +52,8 @@ internal static class ConfigSchema
         Int("storage.max-batch-size", 1, 100_000, o => o.Storage.MaxBatchSize, (o, v) => o with { Storage = o.Storage with { MaxBatchSize = v } }),
 
         Choice("logging.level", LogLevels, o => o.Logging.Level, (o, v) => o with { Logging = o.Logging with { Level = v } }),
+
+        .. RoutingSchema.Keys,
     ];
 
     public static ConfigKey? Find(string path) => Keys.FirstOrDefault(k => k.Path == path);

@@ -7,8 +7,8 @@ namespace Tandem.Server.Config;
 /// <summary>
 /// Everything <c>tandem run</c> is configured with, after the YAML file, environment variables and
 /// command-line options are merged and validated (<see cref="ConfigLoader"/>). Defaults here are the
-/// documented defaults (docs/configuration.md, config/tandem.example.yaml). Nothing reloads at
-/// runtime yet: changes take effect on restart.
+/// documented defaults (docs/configuration.md, config/tandem.example.yaml). Only the routing
+/// section can be reloaded at runtime (<see cref="Tandem.Server.Routing.RoutingTable"/>); the rest applies on restart.
 /// </summary>
 public sealed record TandemOptions
 {
@@ -33,6 +33,9 @@ public sealed record TandemOptions
     public StorageOptions Storage { get; init; } = new();
 
     public LoggingOptions Logging { get; init; } = new();
+
+    /// <summary>Section <c>routing</c>: the PBX routing tables; the one section re-read on reload.</summary>
+    public RoutingOptions Routing { get; init; } = new();
 }
 
 public sealed record SipOptions

@@ -60,7 +60,20 @@ public sealed record RouteStage(
     IReadOnlyList<RouteTarget> Targets,
     TimeSpan? RingTimeout,
     TimeSpan? ResponseTimeout,
-    StageOutcome ContinueOn);
+    StageOutcome ContinueOn)
+{
+    /// <summary>
+    /// Where to continue for particular outcomes, when not at the next stage: after an outcome in
+    /// <see cref="ContinueOn"/>, the first jump whose <see cref="StageJump.On"/> includes it names the
+    /// index (in <see cref="RoutePlan.Stages"/>, always later than this stage) of the stage to run
+    /// next; with no such jump the next stage in the list runs. Used when busy and no-answer forward
+    /// to different targets. Empty for almost every stage.
+    /// </summary>
+    public IReadOnlyList<StageJump> Jumps { get; init; } = [];
+}
+
+/// <summary>After an outcome in <paramref name="On"/>, continue with stage number <paramref name="Stage"/>.</summary>
+public sealed record StageJump(StageOutcome On, int Stage);
 
 /// <summary>
 /// What to do with a call: either reject it, or run the stages in order until one answers or one
