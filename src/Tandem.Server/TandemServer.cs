@@ -38,7 +38,7 @@ public sealed class TandemServer : IAsyncDisposable
     private SipRegistrar? _registrar;
     private int _purging;
     private int _stopped;
-    private IRoutePlanner _planner = null!;
+
     private NatKeepAlive? _keepAlive;
     private DialogTracker? _calls;
 
@@ -55,6 +55,9 @@ public sealed class TandemServer : IAsyncDisposable
     public TransportCounters TransportCounters { get; } = new();
 
     public SipServerCore? Core { get; private set; }
+
+    /// <summary>The PBX routing in force; <see cref="RoutingTable.ReloadAsync"/> swaps it without touching calls in progress.</summary>
+    public RoutingTable? Routing { get; private set; }
 
     /// <summary>Where the listeners ended up (port 0 in config becomes a real port).</summary>
     public IReadOnlyList<(SipTransportProtocol Protocol, System.Net.IPEndPoint EndPoint)> ListeningOn { get; private set; } = [];
@@ -130,8 +133,8 @@ public sealed class TandemServer : IAsyncDisposable
                 identity,
                 Locations,
                 authenticator,
-                () => _planner,
-                _ => false,
+                () => Routing!.Planner,
+                address => Routing!.TrustedPeers.Contains(address),
                 new NumericResolver(),
                 _calls,
                 transports,
@@ -142,7 +145,7 @@ public sealed class TandemServer : IAsyncDisposable
                 _loggerFactory.CreateLogger("Tandem.Proxy")),
             Core.Context,
             Core.ClientTransactions);
-        _planner = new DirectRoutePlanner((user, domain) => subscribers.Exists(user, domain) || Locations.Get($"sip:{user}@{domain}").Count > 0);
+        Routing = new RoutingTable(options, (user, domain) => subscribers.Exists(user, domain) || Locations.Get($"sip:{user}@{domain}").Count > 0, _time);
         Core.Identity = identity;
         Core.Proxy = proxy;
         if (options.Registrar.NatKeepAliveIntervalS > 0)

@@ -17,7 +17,8 @@ internal static partial class RunCommand
         [new("listen", "TRANSPORT:ADDRESS:PORT", "listen here instead of the configured list (repeatable), e.g. udp:127.0.0.1:5060", Repeatable: true)],
         RunAsync,
         "Logs go to stdout, one line per event. On SIGINT/SIGTERM the server stops gracefully\n" +
-        "(pending registrations are written) and the process exits 0.");
+        "(pending registrations are written) and the process exits 0. SIGHUP reloads the routing\n" +
+        "section of the config file; calls in progress keep the routing they started with.");
 
     private static async Task<int> RunAsync(ParsedArgs args, CliContext context)
     {
@@ -54,6 +55,13 @@ internal static partial class RunCommand
             {
                 await server.StartAsync(shutdown.Token);
                 Log.Started(logger, string.Join(", ", options.Listen));
+                using var reload = context.HandleSignals
+                    ? PosixSignalRegistration.Create(PosixSignal.SIGHUP, signal =>
+                    {
+                        signal.Cancel = true;
+                        _ = ReloadRoutingAsync(server, config.File, logger);
+                    })
+                    : null;
                 await Task.Delay(Timeout.Infinite, shutdown.Token);
             }
             catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
@@ -92,6 +100,26 @@ internal static partial class RunCommand
             console.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z' ";
             console.ColorBehavior = LoggerColorBehavior.Disabled;
         }));
+
+    private static async Task ReloadRoutingAsync(TandemServer server, string? configFile, ILogger logger)
+    {
+        if (server.Routing is null)
+        {
+            return;
+        }
+
+        var result = await server.Routing.ReloadAsync(configFile);
+        if (result.Succeeded)
+        {
+            Log.RoutingReloaded(logger, configFile ?? "built-in defaults");
+            return;
+        }
+
+        foreach (var error in result.Errors)
+        {
+            Log.RoutingReloadFailed(logger, error.ToString());
+        }
+    }
 
     /// <summary>SIGINT (Ctrl+C) and SIGTERM (systemd, docker stop) request a graceful stop instead of killing the process.</summary>
     private sealed class SignalHandlers : IDisposable
@@ -142,5 +170,11 @@ internal static partial class RunCommand
 
         [LoggerMessage(7, LogLevel.Information, "stopped")]
         public static partial void Stopped(ILogger logger);
+
+        [LoggerMessage(8, LogLevel.Information, "routing reloaded from {Config}")]
+        public static partial void RoutingReloaded(ILogger logger, string config);
+
+        [LoggerMessage(9, LogLevel.Error, "routing reload failed, keeping the previous routing: {Error}")]
+        public static partial void RoutingReloadFailed(ILogger logger, string error);
     }
 }

@@ -21,6 +21,7 @@ internal sealed class ProxyCall
     private readonly List<List<ProxyBranch>> _pendingGroups = [];
     private readonly RoutePlan _plan;
     private int _stage = -1;
+    private int _stagesRun;
     private int _outstanding;
     private bool _answered;
     private bool _finished;
@@ -72,13 +73,16 @@ internal sealed class ProxyCall
             }
 
             var canContinue = _stage < 0 || (_plan.Stages[_stage].ContinueOn & outcome) != 0;
-            if (!canContinue || _stage + 1 >= _plan.Stages.Count)
+            var next = _stage < 0 ? 0 : NextStageIndex(_plan.Stages[_stage], outcome);
+
+            // A plan is a small graph (jumps for busy vs no-answer); never run more stages than it has twice over.
+            if (!canContinue || next >= _plan.Stages.Count || ++_stagesRun > _plan.Stages.Count * 2)
             {
                 FinishLocked();
                 return;
             }
 
-            _stage++;
+            _stage = next;
             stage = _plan.Stages[_stage];
             _ringTimedOut = false;
         }
@@ -116,6 +120,20 @@ internal sealed class ProxyCall
         {
             await NextStageAsync(StageOutcome.Unavailable);
         }
+    }
+
+    /// <summary>The stage a jump names for this outcome, else the one after the current.</summary>
+    private int NextStageIndex(RouteStage current, StageOutcome outcome)
+    {
+        foreach (var jump in current.Jumps)
+        {
+            if ((jump.On & outcome) != 0)
+            {
+                return jump.Stage;
+            }
+        }
+
+        return _stage + 1;
     }
 
     private void StartNextGroup(RouteStage stage)
