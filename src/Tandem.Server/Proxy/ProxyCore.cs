@@ -198,7 +198,20 @@ public sealed class ProxyCore
             return;
         }
 
+        var routeCount = request.CountHeaders(HeaderId.Route) == 0 ? 0 : SipRewriter.RouteValues(request).Count;
         var (requestUri, routes) = PreprocessRoutes(request);
+        if (routes.Count == routeCount && requestUri == request.RequestUriText)
+        {
+            // Not routed to us by a Record-Route of ours: relaying it would make us an open relay
+            // for anything carrying a To tag (the "Not here" of the usual Kamailio config).
+            if (!isAck)
+            {
+                await SendStatelessAsync(NewResponse(request, 404, "Not Found (not routed here)"), flow);
+            }
+
+            return;
+        }
+
         var nextHop = routes.Count > 0 ? RouteUri(routes[0]) : SipUri.TryParse(requestUri, out _);
         if (nextHop is null)
         {
