@@ -95,6 +95,9 @@ public sealed class Rfc3263Resolver : ISipTargetResolver
             return list.Items;
         }
 
+        // A usable NAPTR set whose SRV names lead nowhere is treated like no NAPTR: the SRV and
+        // address steps below still get their chance (a misconfigured NAPTR should not make a
+        // gateway unreachable that plain SRV or A records would reach).
         if (await AddNaptrAsync(list, host, cancellationToken) && list.Items.Count > 0)
         {
             return list.Items;

@@ -7,12 +7,15 @@ namespace Tandem.Server.Tests.Resolution;
 /// <summary>The client against scripted servers on loopback: retries, failover, TCP fallback, anti-spoofing, caching.</summary>
 public class DnsClientTests
 {
-    private static readonly TimeSpan ShortTimeout = TimeSpan.FromMilliseconds(300);
+    // Long enough that a loaded 2-core CI machine never misses an answer that was sent; tests
+    // of servers that stay silent pass a short one so they wait less.
+    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan SilenceTimeout = TimeSpan.FromMilliseconds(300);
 
     private static DnsClient Client(params FakeDnsServer[] servers) => Client(servers, t => t);
 
     private static DnsClient Client(FakeDnsServer[] servers, Func<DnsClientOptions, DnsClientOptions> configure) =>
-        new(configure(new DnsClientOptions { Servers = [.. servers.Select(s => s.EndPoint)], Timeout = ShortTimeout, Attempts = 1 }));
+        new(configure(new DnsClientOptions { Servers = [.. servers.Select(s => s.EndPoint)], Timeout = AnswerTimeout, Attempts = 1 }));
 
     private static byte[] AnswerA(byte[] query, string address = "192.0.2.1", uint ttl = 60)
     {
@@ -88,7 +91,7 @@ public class DnsClientTests
         await using var silent = FakeDnsServer.Silent();
         await using var good = FakeDnsServer.Answering(q => AnswerA(q));
 
-        var result = await Client(silent, good).QueryAsync("gw1.example.test", DnsRecordType.A, CancellationToken.None);
+        var result = await Client([silent, good], o => new DnsClientOptions { Servers = o.Servers, Timeout = TimeSpan.FromSeconds(1) }).QueryAsync("gw1.example.test", DnsRecordType.A, CancellationToken.None);
 
         Assert.Equal(IPAddress.Parse("192.0.2.1"), Single(result));
     }
@@ -98,7 +101,7 @@ public class DnsClientTests
     {
         await using var garbage = new FakeDnsServer(_ => [[1, 2, 3], new byte[600]]);
 
-        var result = await Client([garbage], o => new DnsClientOptions { Servers = o.Servers, Timeout = ShortTimeout, Attempts = 2 })
+        var result = await Client([garbage], o => new DnsClientOptions { Servers = o.Servers, Timeout = SilenceTimeout, Attempts = 2 })
             .QueryAsync("gw1.example.test", DnsRecordType.A, CancellationToken.None);
 
         Assert.Equal(DnsQueryStatus.Timeout, result.Status);
@@ -112,7 +115,7 @@ public class DnsClientTests
         await using var failing = FakeDnsServer.Answering(q => DnsPacketBuilder.AnswerTo(q, 0, rcode: DnsResponseCode.ServerFailure).ToArray());
         await using var silent = FakeDnsServer.Silent();
 
-        var result = await Client(failing, silent).QueryAsync("gw1.example.test", DnsRecordType.A, CancellationToken.None);
+        var result = await Client([failing, silent], o => new DnsClientOptions { Servers = o.Servers, Timeout = TimeSpan.FromSeconds(1), Attempts = 1 }).QueryAsync("gw1.example.test", DnsRecordType.A, CancellationToken.None);
 
         Assert.Equal(DnsQueryStatus.ServerFailure, result.Status);
     }
@@ -124,7 +127,7 @@ public class DnsClientTests
         await using var server = FakeDnsServer.Answering(q =>
             DnsPacketBuilder.AnswerTo(q, 0, authority: 1, rcode: DnsResponseCode.NameError).Soa("example.test", 3600, 5).ToArray());
         await using var other = FakeDnsServer.Answering(q => AnswerA(q));
-        var client = Client([server, other], o => new DnsClientOptions { Servers = o.Servers, Timeout = ShortTimeout, TimeProvider = time });
+        var client = Client([server, other], o => new DnsClientOptions { Servers = o.Servers, Timeout = o.Timeout, TimeProvider = time });
         var ct = CancellationToken.None;
 
         Assert.Equal(DnsQueryStatus.NameError, (await client.QueryAsync("missing.example.test", DnsRecordType.A, ct)).Status);
@@ -147,7 +150,7 @@ public class DnsClientTests
         var client = Client([server], o => new DnsClientOptions
         {
             Servers = o.Servers,
-            Timeout = ShortTimeout,
+            Timeout = o.Timeout,
             TimeProvider = time,
             NegativeCacheTtl = TimeSpan.FromSeconds(10),
         });
@@ -170,7 +173,7 @@ public class DnsClientTests
             var ttl = name.StartsWith("zero", StringComparison.Ordinal) ? 0u : 120u;
             return DnsPacketBuilder.AnswerTo(q, 2).Address(name, ttl, "192.0.2.1").Address(name, 30, "192.0.2.2").ToArray();
         });
-        var client = Client([server], o => new DnsClientOptions { Servers = o.Servers, Timeout = ShortTimeout, TimeProvider = time });
+        var client = Client([server], o => new DnsClientOptions { Servers = o.Servers, Timeout = o.Timeout, TimeProvider = time });
         var ct = CancellationToken.None;
 
         await client.QueryAsync("gw1.example.test", DnsRecordType.A, ct);
@@ -192,7 +195,7 @@ public class DnsClientTests
     public async Task The_cache_holds_at_most_its_capacity()
     {
         await using var server = FakeDnsServer.Answering(q => AnswerA(q));
-        var client = Client([server], o => new DnsClientOptions { Servers = o.Servers, Timeout = ShortTimeout, CacheCapacity = 2 });
+        var client = Client([server], o => new DnsClientOptions { Servers = o.Servers, Timeout = o.Timeout, CacheCapacity = 2 });
         var ct = CancellationToken.None;
 
         foreach (var name in new[] { "a.test", "b.test", "c.test", "a.test" })
@@ -243,7 +246,7 @@ public class DnsClientTests
     public async Task Query_ids_are_random()
     {
         await using var server = FakeDnsServer.Answering(q => AnswerA(q));
-        var client = Client([server], o => new DnsClientOptions { Servers = o.Servers, Timeout = ShortTimeout, CacheCapacity = 0 });
+        var client = Client([server], o => new DnsClientOptions { Servers = o.Servers, Timeout = o.Timeout, CacheCapacity = 0 });
 
         for (var i = 0; i < 16; i++)
         {
