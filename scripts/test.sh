@@ -12,6 +12,9 @@
 #               scenarios against, proving the scenarios and the harness. Its base
 #               package holds every module the config uses (auth, htable, db_text,
 #               registrar, usrloc), so no extra module package is needed.
+#   dnsmasq-base  the dnsmasq binary alone (no system service): a real DNS server
+#               on a loopback port for the RFC 3263 resolution tests
+#               (tests/Tandem.Server.Tests/Resolution).
 # Nothing else: the tests read registrations through the `tandem` CLI, not sqlite3.
 set -euo pipefail
 
@@ -74,7 +77,7 @@ ensure_packages() {
   return "$rc"
 }
 
-ensure_packages sip-tester kamailio
+ensure_packages sip-tester kamailio dnsmasq-base
 
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "error: dotnet (the .NET SDK, see global.json) is not on PATH" >&2
