@@ -135,7 +135,7 @@ public sealed class TandemServer : IAsyncDisposable
                 authenticator,
                 () => Routing!.Planner,
                 address => Routing!.TrustedPeers.Contains(address),
-                new NumericResolver(),
+                Rfc3263Resolver.FromResolvConf(),
                 _calls,
                 transports,
                 _wheel,
