@@ -102,11 +102,12 @@ public sealed record AuthOptions
     public bool Enabled { get; init; } = true;
 
     /// <summary>
-    /// Challenge algorithms, one WWW-Authenticate each, in this order. MD5 comes first by default
-    /// because many deployed UAs (SIPp 3.6 among them) answer only the first challenge and know
-    /// only MD5; UAs that follow RFC 8760 pick SHA-256 from the list wherever it stands.
+    /// Challenge algorithms, one WWW-Authenticate each, in this order. The default offers MD5 only:
+    /// many deployed UAs give up on a challenge they do not know instead of skipping it, as RFC 8760
+    /// asks (baresip/libre 1.x fails with ENOSYS, SIPp 3.6 aborts on SHA-256). Add SHA-256 when
+    /// every UA copes with it; the verifier accepts both whenever they are offered.
     /// </summary>
-    public IReadOnlyList<DigestAlgorithm> Algorithms { get; init; } = [DigestAlgorithm.Md5, DigestAlgorithm.Sha256];
+    public IReadOnlyList<DigestAlgorithm> Algorithms { get; init; } = [DigestAlgorithm.Md5];
 
     public int NonceLifetimeS { get; init; } = 300;
 

@@ -166,12 +166,19 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
             if (message.Method == SipMethod.Cancel)
             {
                 // §16.10: answer the CANCEL hop by hop, then cancel the INVITE's branches.
-                var found = _transactions.TryGet(key.ToInviteKey(), out var invite) && invite is ServerTransaction<SipPacket> server && ProxyCore.TryCancel(server);
-                var answer = found ? new SipResponse(message, 200, "OK") : new SipResponse(message, 481, "Call/Transaction Does Not Exist");
+                // The 200 for the CANCEL goes first, then the INVITE's 487 (the order UAs expect).
+                var invite = _transactions.TryGet(key.ToInviteKey(), out var found) ? found as ServerTransaction<SipPacket> : null;
+                var pending = invite is not null && ProxyCore.IsCancellable(invite);
+                var answer = pending ? new SipResponse(message, 200, "OK") : new SipResponse(message, 481, "Call/Transaction Does Not Exist");
                 answer.ToTag = Tags.New();
                 answer.AddHeader("Server", _serverHeader);
                 transaction.SendResponse(answer.StatusCode, ToPacket(answer, flow));
                 transaction.Abort();
+                if (pending)
+                {
+                    ProxyCore.TryCancel(invite!);
+                }
+
                 return;
             }
 

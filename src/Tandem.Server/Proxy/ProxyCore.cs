@@ -131,13 +131,22 @@ public sealed class ProxyCore
             plan = _d.Planner().Plan(call);
         }
 
+        var isInvite = request.Method == SipMethod.Invite;
+        if (isInvite)
+        {
+            // Every admitted call attempt gets a record, also the ones routing refuses (404, 403, 503).
+            _d.Events.CallStarted(request.CallId!, request.From.Tag ?? string.Empty, request.From.Uri.ToAddressOfRecord(), requestUri, _d.Time.GetUtcNow());
+        }
+
         if (plan.IsRejection || plan.Stages.Count == 0)
         {
-            Reply(server, request, flow, plan.IsRejection ? plan.RejectStatus : 404, plan.RejectReason ?? "Not Found");
+            var status = plan.IsRejection ? plan.RejectStatus : 404;
+            Reply(server, request, flow, status, plan.RejectReason ?? "Not Found");
+            CallRefused(request, status, isInvite);
             return;
         }
 
-        if (request.Method == SipMethod.Invite)
+        if (isInvite)
         {
             if (Interlocked.Increment(ref _activeCalls) > _d.MaxCalls)
             {
@@ -145,17 +154,28 @@ public sealed class ProxyCore
                 var busy = NewResponse(request, 503, "Service Unavailable (call limit reached)");
                 busy.AddHeader("Retry-After", "5");
                 Send(server, busy, flow);
+                CallRefused(request, 503, isInvite);
                 return;
             }
 
             // §16.2: a stateful proxy answers 100 at once so the caller stops retransmitting.
             Send(server, new SipResponse(request, 100, "Trying"), flow);
-            _d.Events.CallStarted(request.CallId!, request.From.Tag ?? string.Empty, request.From.Uri.ToAddressOfRecord(), requestUri, _d.Time.GetUtcNow());
         }
 
         var proxyCall = new ProxyCall(this, request, flow, server, plan, routes.Count > 0 ? routes : null);
         server.UserData = proxyCall;
         await proxyCall.StartAsync();
+    }
+
+    /// <summary>Whether <paramref name="invite"/> is an INVITE this proxy is forwarding.</summary>
+    public static bool IsCancellable(ServerTransaction<SipPacket> invite) => invite.UserData is ProxyCall;
+
+    private void CallRefused(SipMessage request, int status, bool isInvite)
+    {
+        if (isInvite)
+        {
+            _d.Events.CallFailed(request.CallId!, request.From?.Tag ?? string.Empty, status, cancelled: false, _d.Time.GetUtcNow());
+        }
     }
 
     /// <summary>The caller's CANCEL for an INVITE we are forwarding (§16.10).</summary>

@@ -39,7 +39,7 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(TimeSpan.FromMilliseconds(500), o.Sip.T1);
         Assert.Equal((60, 3600, 3600, 10), (o.Registrar.MinExpires, o.Registrar.MaxExpires, o.Registrar.DefaultExpires, o.Registrar.MaxContactsPerAor));
         Assert.True(o.Auth.Enabled);
-        Assert.Equal([DigestAlgorithm.Md5, DigestAlgorithm.Sha256], o.Auth.Algorithms);
+        Assert.Equal([DigestAlgorithm.Md5], o.Auth.Algorithms);
         Assert.Null(o.Auth.SharedSecret);
         Assert.Equal(StorageMode.WriteThrough, o.Storage.Mode);
         Assert.Equal(TimeSpan.FromMilliseconds(200), o.Storage.FlushInterval);
