@@ -12,6 +12,11 @@
 #               scenarios against, proving the scenarios and the harness. Its base
 #               package holds every module the config uses (auth, htable, db_text,
 #               registrar, usrloc), so no extra module package is needed.
+#               The call tests run it as a record-routing proxy too
+#               (tests/kamailio/proxy.cfg.in: tm, rr, also in the base package).
+#   baresip-core a real softphone (baresip, headless: the aubridge "nil" audio
+#               device, no sound hardware) that the call tests register twice
+#               and use to call one through the server to the other.
 # Nothing else: the tests read registrations through the `tandem` CLI, not sqlite3.
 set -euo pipefail
 
@@ -74,7 +79,7 @@ ensure_packages() {
   return "$rc"
 }
 
-ensure_packages sip-tester kamailio
+ensure_packages sip-tester kamailio baresip-core
 
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "error: dotnet (the .NET SDK, see global.json) is not on PATH" >&2
