@@ -12,6 +12,11 @@
 #               scenarios against, proving the scenarios and the harness. Its base
 #               package holds every module the config uses (auth, htable, db_text,
 #               registrar, usrloc), so no extra module package is needed.
+#               The call tests run it as a record-routing proxy too
+#               (tests/kamailio/proxy.cfg.in: tm, rr, also in the base package).
+#   baresip-core a real softphone (baresip, headless: the aubridge "nil" audio
+#               device, no sound hardware) that the call tests register twice
+#               and use to call one through the server to the other.
 #   dnsmasq-base  the dnsmasq binary alone (no system service): a real DNS server
 #               on a loopback port for the RFC 3263 resolution tests
 #               (tests/Tandem.Server.Tests/Resolution).
@@ -77,7 +82,7 @@ ensure_packages() {
   return "$rc"
 }
 
-ensure_packages sip-tester kamailio dnsmasq-base
+ensure_packages sip-tester kamailio baresip-core dnsmasq-base
 
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "error: dotnet (the .NET SDK, see global.json) is not on PATH" >&2

@@ -56,4 +56,44 @@ public static class FreePorts
         }
         throw new InvalidOperationException("No port free for both UDP and TCP on 127.0.0.1 after 200 attempts");
     }
+
+    /// <summary>
+    /// Two consecutive ports, both free for UDP and TCP (baresip listens for TLS on the SIP port + 1).
+    /// </summary>
+    public static int NextPair()
+    {
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            var port = Next();
+            var second = port + 1;
+            if (second > 65535 || !IsFree(second))
+            {
+                continue;
+            }
+            lock (Gate)
+            {
+                if (HandedOut.Add(second))
+                {
+                    return port;
+                }
+            }
+        }
+        throw new InvalidOperationException("No two consecutive free ports on 127.0.0.1 after 200 attempts");
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            tcp.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            udp.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
 }

@@ -21,4 +21,8 @@ public interface ISipServer : IAsyncDisposable
 /// <summary>How to start a server for one test.</summary>
 /// <param name="Users">Accounts provisioned before the server starts.</param>
 /// <param name="ShortMinExpires">Accept Expires values of 1 s and more (for register-expiry).</param>
-public sealed record ServerSettings(IReadOnlyList<TestUser> Users, bool ShortMinExpires = false);
+/// <param name="Routing">
+/// Null: a registrar, as the registrar tests need. Set: a registrar and record-routing proxy
+/// that routes calls with these rules (Kamailio then runs tests/kamailio/proxy.cfg.in).
+/// </param>
+public sealed record ServerSettings(IReadOnlyList<TestUser> Users, bool ShortMinExpires = false, CallRouting? Routing = null);

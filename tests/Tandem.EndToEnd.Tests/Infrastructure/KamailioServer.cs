@@ -42,13 +42,16 @@ public sealed class KamailioServer : ISipServer
         var run = work.CreateSubdirectory("run");
         WritePasswordTable(db.FullName, settings.Users);
 
-        var config = (await File.ReadAllTextAsync(RepoPaths.KamailioConfigTemplate))
+        // A registrar for the registrar tests; registrar + record-routing proxy for the call tests.
+        var template = settings.Routing is null ? RepoPaths.KamailioConfigTemplate : RepoPaths.KamailioProxyConfigTemplate;
+        var config = (await File.ReadAllTextAsync(template))
             .Replace("@@UDP_PORT@@", port.ToString(CultureInfo.InvariantCulture))
             .Replace("@@TCP_PORT@@", port.ToString(CultureInfo.InvariantCulture))
             .Replace("@@CHILDREN@@", "2")
             .Replace("@@MIN_EXPIRES@@", settings.ShortMinExpires ? "1" : "60")
             .Replace("@@DB_DIR@@", db.FullName)
-            .Replace("@@HT_BITS@@", "8");
+            .Replace("@@HT_BITS@@", "8")
+            .Replace("@@TRUSTED_PEER@@", TrustedPeer(settings.Routing));
         var configPath = Path.Combine(work.FullName, "kamailio.cfg");
         await File.WriteAllTextAsync(configPath, config);
 
@@ -69,6 +72,22 @@ public sealed class KamailioServer : ISipServer
             throw;
         }
         return server;
+    }
+
+    /// <summary>The one trusted peer proxy.cfg.in supports; "0.0.0.0" (no real source) for none.</summary>
+    private static string TrustedPeer(CallRouting? routing)
+    {
+        if (routing is null)
+        {
+            return "0.0.0.0";
+        }
+        if (!routing.IsPlainProxy || routing.TrustedPeers.Count > 1)
+        {
+            throw new NotSupportedException(
+                "The Kamailio reference config (tests/kamailio/proxy.cfg.in) has no forwarding, gateways or " +
+                "outbound routes and at most one trusted peer; those cases are Tandem-only tests.");
+        }
+        return routing.TrustedPeers.Count == 1 ? routing.TrustedPeers[0] : "0.0.0.0";
     }
 
     /// <summary>db_text table read by htable: key "user@domain" -> plaintext password.</summary>

@@ -183,6 +183,28 @@ public sealed class BackgroundProcess : IAsyncDisposable
         return background;
     }
 
+    /// <summary>Waits for the process to exit; returns its exit code, or null on timeout (it keeps running).</summary>
+    public async Task<int?> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+            return _process.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Writes one line to the process's standard input (e.g. a command for baresip).</summary>
+    public async Task WriteLineAsync(string line)
+    {
+        await _process.StandardInput.WriteLineAsync(line);
+        await _process.StandardInput.FlushAsync();
+    }
+
     /// <summary>Sends SIGTERM and waits for the process to exit; returns its exit code, or null on timeout.</summary>
     public async Task<int?> StopGracefullyAsync(TimeSpan timeout)
     {

@@ -15,6 +15,8 @@ public static class RepoPaths
 
     public static string KamailioConfigTemplate => Path.Combine(Root, "tests", "kamailio", "registrar.cfg.in");
 
+    public static string KamailioProxyConfigTemplate => Path.Combine(Root, "tests", "kamailio", "proxy.cfg.in");
+
     public static string Scenario(string name)
     {
         var path = Path.Combine(SippScenarios, name + ".xml");

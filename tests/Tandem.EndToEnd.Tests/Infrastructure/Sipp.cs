@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 using System.Text;
 
 namespace Tandem.EndToEnd.Tests.Infrastructure;
@@ -17,6 +19,8 @@ public sealed record TestUser(string User, string Domain, string Password)
     public static TestUser Alice { get; } = new("alice", "example.com", "alice-secret-1");
 
     public static TestUser Bob { get; } = new("bob", "example.com", "bob-secret-2");
+
+    public static TestUser Carol { get; } = new("carol", "example.com", "carol-secret-3");
 }
 
 /// <summary>What one SIPp run did. <see cref="ToString"/> is written for assertion messages.</summary>
@@ -73,54 +77,191 @@ public static class Sipp
         int calls = 1,
         int timeoutSeconds = 30)
     {
+        var options = new SippOptions(scenario)
+        {
+            Server = server,
+            Transport = transport,
+            Users = users,
+            ExtraArguments = extraArguments?.ToList() ?? [],
+            Calls = calls,
+            TimeoutSeconds = timeoutSeconds,
+        };
+        return await RunAsync(options);
+    }
+
+    /// <summary>Runs SIPp to completion.</summary>
+    public static async Task<SippResult> RunAsync(SippOptions options)
+    {
+        await using var running = await StartAsync(options);
+        return await running.WaitAsync();
+    }
+
+    /// <summary>
+    /// Starts SIPp in the background (a UAS waiting for calls, or a UAC that runs while the
+    /// test does something else). Await <see cref="RunningSipp.WaitAsync"/> for the result;
+    /// disposing it kills SIPp by PID if it is still running.
+    /// </summary>
+    public static async Task<RunningSipp> StartAsync(SippOptions options)
+    {
         var binary = Binary;
         var work = Directory.CreateTempSubdirectory("tandem-sipp-");
+        var localPort = options.LocalPort ?? FreePorts.Next();
+        var errorFile = Path.Combine(work.FullName, "errors.log");
+        var messageFile = Path.Combine(work.FullName, "messages.log");
+        var args = new List<string>();
+        if (options.Server is { } server)
+        {
+            args.Add($"{server.Address}:{server.Port}");
+        }
+        args.AddRange(
+        [
+            "-sf", RepoPaths.Scenario(options.Scenario),
+            "-i", options.LocalIp,
+            "-p", localPort.ToString(CultureInfo.InvariantCulture),
+            "-t", options.Transport == SipTransport.Udp ? "u1" : "t1",
+            "-m", options.Calls.ToString(CultureInfo.InvariantCulture),
+            "-timeout", $"{options.TimeoutSeconds}s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_err", "-error_file", errorFile,
+            "-trace_msg", "-message_file", messageFile,
+        ]);
+        if (options.Users is { Count: > 0 })
+        {
+            var csv = Path.Combine(work.FullName, "users.csv");
+            await File.WriteAllTextAsync(csv, InjectionFile(options.Users));
+            args.AddRange(["-inf", csv]);
+        }
+        args.AddRange(options.ExtraArguments);
+
+        var psi = Processes.StartInfo(binary, args, work.FullName);
+        var process = BackgroundProcess.Start(psi);
+        return new RunningSipp(process, work, errorFile, messageFile, localPort, TimeSpan.FromSeconds(options.TimeoutSeconds + 15));
+    }
+
+    internal static string ReadIfExists(string path) => File.Exists(path) ? File.ReadAllText(path) : "";
+}
+
+/// <summary>One SIPp run. <see cref="Server"/> null: SIPp is a server (UAS) waiting for requests.</summary>
+public sealed record SippOptions(string Scenario)
+{
+    public IPEndPoint? Server { get; init; }
+
+    public SipTransport Transport { get; init; } = SipTransport.Udp;
+
+    public IReadOnlyList<TestUser>? Users { get; init; }
+
+    public IReadOnlyList<string> ExtraArguments { get; init; } = [];
+
+    /// <summary>-m: calls to make (UAC) or to take (UAS) before SIPp exits.</summary>
+    public int Calls { get; init; } = 1;
+
+    /// <summary>-timeout: the whole run fails after this long.</summary>
+    public int TimeoutSeconds { get; init; } = 30;
+
+    /// <summary>-p: the local SIP port; null picks a free one.</summary>
+    public int? LocalPort { get; init; }
+
+    /// <summary>-i: the local address (any 127.0.0.0/8 address works on Linux, e.g. 127.0.0.2 for a trusted peer).</summary>
+    public string LocalIp { get; init; } = "127.0.0.1";
+}
+
+/// <summary>A SIPp process started by <see cref="Sipp.StartAsync"/>.</summary>
+public sealed class RunningSipp : IAsyncDisposable
+{
+    private readonly BackgroundProcess _process;
+    private readonly DirectoryInfo _work;
+    private readonly string _errorFile;
+    private readonly string _messageFile;
+    private readonly TimeSpan _killAfter;
+    private SippResult? _result;
+
+    internal RunningSipp(BackgroundProcess process, DirectoryInfo work, string errorFile, string messageFile, int localPort, TimeSpan killAfter)
+    {
+        _process = process;
+        _work = work;
+        _errorFile = errorFile;
+        _messageFile = messageFile;
+        _killAfter = killAfter;
+        LocalPort = localPort;
+    }
+
+    public int LocalPort { get; }
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>What SIPp has printed to its message log so far (it writes as it goes).</summary>
+    public string MessagesSoFar()
+    {
         try
         {
-            var localPort = FreePorts.Next();
-            var errorFile = Path.Combine(work.FullName, "errors.log");
-            var messageFile = Path.Combine(work.FullName, "messages.log");
-            var args = new List<string>
-            {
-                $"{server.Address}:{server.Port}",
-                "-sf", RepoPaths.Scenario(scenario),
-                "-i", "127.0.0.1",
-                "-p", localPort.ToString(),
-                "-t", transport == SipTransport.Udp ? "u1" : "t1",
-                "-m", calls.ToString(),
-                "-timeout", $"{timeoutSeconds}s",
-                "-timeout_error",
-                "-nostdin",
-                "-trace_err", "-error_file", errorFile,
-                "-trace_msg", "-message_file", messageFile,
-            };
-            if (users is { Count: > 0 })
-            {
-                var csv = Path.Combine(work.FullName, "users.csv");
-                await File.WriteAllTextAsync(csv, InjectionFile(users));
-                args.AddRange(["-inf", csv]);
-            }
-            if (extraArguments is not null)
-            {
-                args.AddRange(extraArguments);
-            }
-
-            var psi = Processes.StartInfo(binary, args, work.FullName);
-            var result = await Processes.RunAsync(psi, TimeSpan.FromSeconds(timeoutSeconds + 15));
-            return new SippResult(result, ReadIfExists(errorFile), ReadIfExists(messageFile), localPort);
+            using var stream = new FileStream(_messageFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            return reader.ReadToEnd();
         }
-        finally
+        catch (IOException)
         {
-            try
-            {
-                work.Delete(recursive: true);
-            }
-            catch (IOException)
-            {
-                // Best effort: a leftover temp directory is harmless.
-            }
+            return "";
         }
     }
 
-    private static string ReadIfExists(string path) => File.Exists(path) ? File.ReadAllText(path) : "";
+    /// <summary>
+    /// Waits until SIPp has bound its UDP port (a server is then ready for requests): binding
+    /// the same port fails once SIPp holds it. Throws with SIPp's output if it exits first.
+    /// </summary>
+    public async Task WaitUntilListeningAsync(string localIp = "127.0.0.1", int timeoutMs = 5000)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.ElapsedMilliseconds < timeoutMs)
+        {
+            if (_process.HasExited)
+            {
+                var result = await WaitAsync();
+                throw new InvalidOperationException($"SIPp exited before it listened on {localIp}:{LocalPort}.\n{result}");
+            }
+            try
+            {
+                using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                probe.Bind(new IPEndPoint(IPAddress.Parse(localIp), LocalPort));
+            }
+            catch (SocketException)
+            {
+                return; // taken: SIPp has it
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"SIPp did not bind udp:{localIp}:{LocalPort} within {timeoutMs} ms.\n{_process.Output.Tail()}");
+    }
+
+    /// <summary>Waits for SIPp to finish (killing it after its -timeout plus 15 s) and returns what it did.</summary>
+    public async Task<SippResult> WaitAsync()
+    {
+        if (_result is not null)
+        {
+            return _result;
+        }
+        var exit = await _process.WaitForExitAsync(_killAfter);
+        var timedOut = exit is null;
+        if (timedOut)
+        {
+            await _process.DisposeAsync(); // kills it by PID
+        }
+        var output = _process.Output.ToString();
+        var command = new CommandResult(_process.Command, timedOut ? -1 : _process.ExitCode, output, "", timedOut);
+        _result = new SippResult(command, Sipp.ReadIfExists(_errorFile), Sipp.ReadIfExists(_messageFile), LocalPort);
+        return _result;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _process.DisposeAsync();
+        try
+        {
+            _work.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort: a leftover temp directory is harmless.
+        }
+    }
 }

@@ -105,10 +105,12 @@ public sealed class TandemServer : ISipServer
             }
         }
         string? configPath = null;
-        if (settings.ShortMinExpires)
+        var config = (settings.ShortMinExpires ? ShortMinExpiresConfig : "")
+            + (settings.Routing is { } routing ? TandemCallConfig.ToYaml(routing) : "");
+        if (config.Length > 0)
         {
             configPath = Path.Combine(work.FullName, "tandem.yaml");
-            await File.WriteAllTextAsync(configPath, ShortMinExpiresConfig);
+            await File.WriteAllTextAsync(configPath, config);
         }
         var endpoint = new IPEndPoint(IPAddress.Loopback, FreePorts.Next());
         var process = Launch(work, dataDir, configPath, endpoint);
@@ -159,6 +161,16 @@ public sealed class TandemServer : ISipServer
         await _process.DisposeAsync();
         _process = Launch(Work, DataDir, _configPath, Endpoint);
         await SipProbe.WaitUntilReadyAsync(Endpoint, _process, ReadyTimeout, "tandem run (after restart)");
+    }
+
+    /// <summary>The config file given with --config, or null when none was needed.</summary>
+    public string? ConfigPath => _configPath;
+
+    /// <summary>`tandem cdr list --format csv` (see <see cref="TandemCallConfig"/>), parsed.</summary>
+    public async Task<(CommandResult Command, IReadOnlyList<CdrRow> Rows)> ListCdrsAsync()
+    {
+        var result = await TandemCli.RunAsync(Work.FullName, [.. TandemCallConfig.CdrListArguments, "--data-dir", DataDir]);
+        return (result, result.ExitCode == 0 ? CdrCsv.Parse(result.Stdout) : []);
     }
 
     public Task<CommandResult> ListRegistrationsAsync(string? aor = null) =>
