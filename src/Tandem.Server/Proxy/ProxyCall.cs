@@ -53,6 +53,9 @@ internal sealed class ProxyCall
 
     public string LoopHash { get; }
 
+    /// <summary>The caller authenticated to us: its Proxy-Authorization is consumed here.</summary>
+    public bool ConsumedCredentials { get; init; }
+
     public bool IsInvite => Request.Method == SipMethod.Invite;
 
     public string CallId => Request.CallId!;

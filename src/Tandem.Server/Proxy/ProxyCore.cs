@@ -162,7 +162,10 @@ public sealed class ProxyCore
             Send(server, new SipResponse(request, 100, "Trying"), flow);
         }
 
-        var proxyCall = new ProxyCall(this, request, flow, server, plan, routes.Count > 0 ? routes : null);
+        var proxyCall = new ProxyCall(this, request, flow, server, plan, routes.Count > 0 ? routes : null)
+        {
+            ConsumedCredentials = !trusted && _d.Authenticator is not null,
+        };
         server.UserData = proxyCall;
         await proxyCall.StartAsync();
     }
@@ -446,7 +449,7 @@ public sealed class ProxyCore
             var branchId = Branches.New(call.LoopHash);
             var via = OurVia(outFlow, call.Inbound, branchId);
             var recordRoutes = call.IsInvite ? RecordRoutes(call.Inbound, outFlow) : [];
-            var forwarded = SipRewriter.ForwardRequest(call.Request, call.Inbound.RemoteEndPoint, call.Inbound.IsReliable, branch.RequestUri, via, call.Routes, recordRoutes);
+            var forwarded = SipRewriter.ForwardRequest(call.Request, call.Inbound.RemoteEndPoint, call.Inbound.IsReliable, branch.RequestUri, via, call.Routes, recordRoutes, call.ConsumedCredentials);
             var packet = new SipPacket(null, forwarded.Bytes, outFlow, destination.EndPoint);
             var key = TransactionKey.ForClient(branchId, call.Request.MethodName);
             ClientTransaction<SipPacket> transaction = call.IsInvite

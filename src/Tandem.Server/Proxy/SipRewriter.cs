@@ -30,7 +30,7 @@ public static class SipRewriter
     /// the Route headers (null keeps them); <paramref name="recordRoutes"/> are put above any
     /// Record-Route already present.
     /// </summary>
-    public static ForwardedRequest ForwardRequest(SipMessage request, System.Net.IPEndPoint source, bool reliableSource, string requestUri, string via, IReadOnlyList<string>? routes, IReadOnlyList<string> recordRoutes)
+    public static ForwardedRequest ForwardRequest(SipMessage request, System.Net.IPEndPoint source, bool reliableSource, string requestUri, string via, IReadOnlyList<string>? routes, IReadOnlyList<string> recordRoutes, bool dropProxyAuthorization = false)
     {
         using var output = new SipOutputBuffer(request.Head.Length + request.Body.Length + 256);
         output.Append(request.MethodName).Append(' ').Append(requestUri).Append(" SIP/2.0\r\n"u8);
@@ -49,6 +49,9 @@ public static class SipRewriter
                     WriteMarkedVia(output, request, source, reliableSource, request.GetHeaderValue(i));
                     continue;
                 case HeaderId.MaxForwards:
+                    continue;
+                case HeaderId.ProxyAuthorization when dropProxyAuthorization:
+                    // Credentials we checked ourselves go no further (§22.3: they were for us).
                     continue;
                 case HeaderId.Route when routes is not null:
                     if (!wroteRoutes)

@@ -98,6 +98,17 @@ public sealed class ServerFixture : IAsyncDisposable
         }
     }
 
+    /// <summary>An Authorization/Proxy-Authorization value answering a digest challenge (qop=auth).</summary>
+    public static string DigestAnswer(string challenge, string method, string uri, string user = User, string password = Password, DigestAlgorithm algorithm = DigestAlgorithm.Md5)
+    {
+        var from = challenge.IndexOf("nonce=\"", StringComparison.Ordinal) + 7;
+        var nonce = challenge[from..challenge.IndexOf('"', from)];
+        var ha1 = DigestHash.ComputeHa1(algorithm, user, Domain, password);
+        var response = DigestHash.ComputeResponse(algorithm, ha1, method, uri, nonce, DigestQop.Auth, "00000001", "0a1b2c");
+        return $"Digest username=\"{user}\", realm=\"{Domain}\", nonce=\"{nonce}\", uri=\"{uri}\", " +
+               $"response=\"{response}\", algorithm={DigestHash.Token(algorithm)}, qop=auth, nc=00000001, cnonce=\"0a1b2c\"";
+    }
+
     public static string Request(string method, string branch, string callId = "c1", uint cseq = 1, string extra = "", string uri = "sip:example.com", int localPort = 5999)
         => $"{method} {uri} SIP/2.0\r\n" +
            $"Via: SIP/2.0/UDP 127.0.0.1:{localPort};rport;branch=z9hG4bK{branch}\r\n" +

@@ -219,20 +219,6 @@ public class SipServerCoreTests
         Assert.Equal($"sip:alice@[::1]:{port}", binding.ContactUri);
     }
 
-    /// <summary>Builds an Authorization value answering <paramref name="challenge"/> (qop=auth).</summary>
     private static string Answer(string challenge, DigestAlgorithm algorithm, string password, string user = ServerFixture.User)
-    {
-        var nonce = Between(challenge, "nonce=\"", "\"");
-        var ha1 = DigestHash.ComputeHa1(algorithm, user, ServerFixture.Domain, password);
-        const string uri = "sip:example.com";
-        var response = DigestHash.ComputeResponse(algorithm, ha1, "REGISTER", uri, nonce, DigestQop.Auth, "00000001", "abcdef");
-        return $"Digest username=\"{user}\", realm=\"{ServerFixture.Domain}\", nonce=\"{nonce}\", uri=\"{uri}\", " +
-               $"response=\"{response}\", algorithm={DigestHash.Token(algorithm)}, qop=auth, nc=00000001, cnonce=\"abcdef\"";
-    }
-
-    private static string Between(string text, string start, string end)
-    {
-        var from = text.IndexOf(start, StringComparison.Ordinal) + start.Length;
-        return text[from..text.IndexOf(end, from, StringComparison.Ordinal)];
-    }
+        => ServerFixture.DigestAnswer(challenge, "REGISTER", "sip:example.com", user, password, algorithm);
 }

@@ -176,6 +176,18 @@ public class ProxyTests
         var (challenge, _) = await caller.ExpectResponseAsync(407, "INVITE");
         Assert.Contains("Digest realm=\"example.com\"", challenge.GetHeader(HeaderId.ProxyAuthenticate), StringComparison.Ordinal);
 
+        // Answered, the INVITE goes on to bob without the credentials that were meant for us.
+        using var bob = new SipPeer();
+        fixture.Server.Locations.Set("sip:bob@example.com", [new Tandem.Storage.Binding
+        {
+            Aor = "sip:bob@example.com", ContactUri = $"sip:bob@{bob.Address}", ExpiresAt = DateTimeOffset.UtcNow.AddHours(1),
+            CallId = "b", CSeq = 1, SourceAddress = bob.Address, Transport = "UDP", UpdatedAt = DateTimeOffset.UtcNow,
+        }]);
+        var answer = ServerFixture.DigestAnswer(challenge.GetHeader(HeaderId.ProxyAuthenticate)!, "INVITE", "sip:bob@example.com");
+        await caller.SendAsync(Invite(caller, "bob", "call-auth2", from: "alice").Replace("Max-Forwards", $"Proxy-Authorization: {answer}\r\nMax-Forwards", StringComparison.Ordinal), fixture.Udp);
+        var (invite, _) = await bob.ExpectRequestAsync("INVITE");
+        Assert.False(invite.HasHeader(HeaderId.ProxyAuthorization));
+
         // A caller from a domain we do not serve, not a trusted peer, is refused outright.
         await caller.SendAsync(Invite(caller, "bob", "call-foreign").Replace("sip:carol@example.com", "sip:mallory@elsewhere.test", StringComparison.Ordinal), fixture.Udp);
         await caller.ExpectResponseAsync(403, "INVITE");
