@@ -20,6 +20,10 @@
 #   dnsmasq-base  the dnsmasq binary alone (no system service): a real DNS server
 #               on a loopback port for the RFC 3263 resolution tests
 #               (tests/Tandem.Server.Tests/Resolution).
+#   iproute2    `ip`: the cluster tests build network namespaces joined by a bridge
+#               (tests/Tandem.Cluster.Tests/Netns) and the service address manager
+#               adds/removes addresses with it.
+#   procps      `sysctl` and `kill`, used by the namespace test harness.
 # Nothing else: the tests read registrations through the `tandem` CLI, not sqlite3.
 set -euo pipefail
 
@@ -82,7 +86,7 @@ ensure_packages() {
   return "$rc"
 }
 
-ensure_packages sip-tester kamailio baresip-core dnsmasq-base
+ensure_packages sip-tester kamailio baresip-core dnsmasq-base iproute2 procps
 
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "error: dotnet (the .NET SDK, see global.json) is not on PATH" >&2

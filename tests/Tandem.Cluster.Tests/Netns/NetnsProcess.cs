@@ -34,10 +34,13 @@ public sealed class NetnsProcess : IAsyncDisposable
 
     public string CommandLine { get; }
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _disposed ? _exitCodeAtDispose is not null : _process.HasExited;
 
     /// <summary>The exit code; 128 + signal number when a signal ended it.</summary>
-    public int ExitCode => _process.ExitCode;
+    public int ExitCode => _disposed ? _exitCodeAtDispose ?? throw new InvalidOperationException("it had not exited") : _process.ExitCode;
+
+    private bool _disposed;
+    private int? _exitCodeAtDispose;
 
     /// <summary>Everything written to stdout and stderr so far (interleaved by line).</summary>
     public string Output
@@ -136,12 +139,15 @@ public sealed class NetnsProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
         try
         {
             if (!_process.HasExited)
             {
-                Signal(SigCont); // a stopped process must run to die of SIGKILL promptly… it does anyway, but be safe
-                Kill();
+                Kill(); // SIGKILL also ends a stopped (SIGSTOP) process
                 await WaitForExitAsync(TimeSpan.FromSeconds(5));
             }
         }
@@ -149,6 +155,8 @@ public sealed class NetnsProcess : IAsyncDisposable
         {
             // Best effort: the namespace teardown kills whatever is left in it.
         }
+        _exitCodeAtDispose = _process.HasExited ? _process.ExitCode : null;
+        _disposed = true;
         _process.Dispose();
     }
 
