@@ -243,10 +243,8 @@ public sealed class ReplicatedStore
     {
         // FNV-1a over the UTF-8 key: stable across processes (string.GetHashCode is not).
         uint h = 2166136261;
-        Span<byte> buffer = stackalloc byte[256];
-        byte[]? rented = null;
         int length = Encoding.UTF8.GetMaxByteCount(key.Length);
-        Span<byte> bytes = length <= buffer.Length ? buffer : (rented = new byte[length]);
+        Span<byte> bytes = length <= 256 ? stackalloc byte[256] : new byte[length];
         int n = Encoding.UTF8.GetBytes(key, bytes);
         foreach (byte b in bytes[..n])
         {

@@ -420,6 +420,30 @@ public class ReplicationNodeTests
         }
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task A_stable_digest_mismatch_is_repaired_by_resending_the_differing_buckets()
+    {
+        ReplicationNode a = await StartAsync(Options("a"));
+        ReplicationNode b = await StartAsync(Options("b"));
+        try
+        {
+            Mesh(a, b);
+            await a.PutAsync("binding", "shared", Bytes("x"), Durability.Async);
+            await WaitConvergedAsync(a, b);
+
+            // A record b believes came from a is never streamed back to a: only anti-entropy can fix it.
+            var orphan = new ReplicatedRecord("binding", "orphan", Bytes("o"), b.NewVersion(), b.NodeId);
+            Assert.True(b.Store.Apply(orphan, a.NodeId));
+            await WaitUntilAsync(() => a.Store.Get("binding", "orphan") is not null, "orphan repaired onto a");
+            await WaitConvergedAsync(a, b);
+            Assert.True(b.GetPeerStatus(a.NodeId).RepairsSent >= 1);
+        }
+        finally
+        {
+            await DisposeAllAsync(a, b);
+        }
+    }
+
     /// <summary>Sends bytes to the node's listener; true when the node closes the connection without replying.</summary>
     private static async Task<bool> SendAndSeeCloseAsync(ReplicationNode node, byte[] bytes)
     {
