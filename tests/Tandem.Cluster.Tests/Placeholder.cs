@@ -1,1 +1,0 @@
-namespace Tandem.Cluster.Tests;
