@@ -17,6 +17,7 @@ public static class CliApp
     internal static readonly IReadOnlyList<CommandSpec> Commands =
     [
         RunCommand.Spec,
+        WitnessCommand.Spec,
         .. UserCommands.Specs,
         RegistrationsCommands.List,
         CdrCommands.List,

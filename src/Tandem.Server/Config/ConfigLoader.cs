@@ -287,6 +287,7 @@ public static class ConfigLoader
         }
 
         RoutingSchema.Validate(o, state.Fail);
+        ClusterSchema.Validate(o, state.IsSet, state.Fail);
     }
 
     private static string UnknownKey(string name, IEnumerable<string> known)
@@ -309,6 +310,8 @@ public static class ConfigLoader
 
         /// <summary>Where the parts of structured values are (<c>routing.outbound-routes[0].gateways</c>).</summary>
         private Dictionary<string, ConfigOrigin> Locations { get; } = new(StringComparer.Ordinal);
+
+        public bool IsSet(string path) => Origins.ContainsKey(path);
 
         public void Apply(ConfigKey key, ConfigValue value, ConfigOrigin origin)
         {

@@ -18,7 +18,7 @@ internal static class ConfigSchema
         ("warning", LogLevel.Warning), ("error", LogLevel.Error), ("critical", LogLevel.Critical), ("none", LogLevel.None),
     ];
 
-    public static readonly IReadOnlyList<string> Sections = ["sip", "registrar", "auth", "storage", "logging", "routing"];
+    public static readonly IReadOnlyList<string> Sections = ["sip", "registrar", "auth", "storage", "logging", "routing", "cluster"];
 
     public static readonly IReadOnlyList<ConfigKey> Keys =
     [
@@ -54,6 +54,8 @@ internal static class ConfigSchema
         Choice("logging.level", LogLevels, o => o.Logging.Level, (o, v) => o with { Logging = o.Logging with { Level = v } }),
 
         .. RoutingSchema.Keys,
+
+        .. ClusterSchema.Keys,
     ];
 
     public static ConfigKey? Find(string path) => Keys.FirstOrDefault(k => k.Path == path);
@@ -76,7 +78,7 @@ internal static class ConfigSchema
         return best;
     }
 
-    private static ConfigKey Int(string path, int min, int max, Func<TandemOptions, int> get, Func<TandemOptions, int, TandemOptions> set) =>
+    internal static ConfigKey Int(string path, int min, int max, Func<TandemOptions, int> get, Func<TandemOptions, int, TandemOptions> set) =>
         new(path, "integer", (o, v) =>
         {
             var text = v.Items is null ? v.Scalar?.Trim() : null;
@@ -93,7 +95,7 @@ internal static class ConfigSchema
             return ParseResult.Ok(set(o, n));
         }, o => ConfigKey.FormatInt(get(o)));
 
-    private static ConfigKey Bool(string path, Func<TandemOptions, bool> get, Func<TandemOptions, bool, TandemOptions> set) =>
+    internal static ConfigKey Bool(string path, Func<TandemOptions, bool> get, Func<TandemOptions, bool, TandemOptions> set) =>
         new(path, "boolean", (o, v) =>
         {
             var text = v.Items is null ? v.Scalar?.Trim() : null;
@@ -110,7 +112,7 @@ internal static class ConfigSchema
             return ParseResult.Fail($"must be true or false (got {Show(v)})");
         }, o => get(o) ? "true" : "false");
 
-    private static ConfigKey Text(
+    internal static ConfigKey Text(
         string path, bool required, Func<TandemOptions, string> get, Func<TandemOptions, string?, TandemOptions> set, bool checkHeader = false) =>
         new(path, "string", (o, v) =>
         {

@@ -36,6 +36,9 @@ public sealed record TandemOptions
 
     /// <summary>Section <c>routing</c>: the PBX routing tables; the one section re-read on reload.</summary>
     public RoutingOptions Routing { get; init; } = new();
+
+    /// <summary>Section <c>cluster</c>: membership, service addresses, failover; standalone when <see cref="ClusterOptions.NodeId"/> is null.</summary>
+    public ClusterOptions Cluster { get; init; } = new();
 }
 
 public sealed record SipOptions

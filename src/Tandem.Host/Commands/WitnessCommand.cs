@@ -1,0 +1,116 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Tandem.Cluster.Membership;
+
+namespace Tandem.Host.Commands;
+
+internal static partial class WitnessCommand
+{
+    public static readonly CommandSpec Spec = new(
+        "witness",
+        "Run the vote-only cluster witness until SIGINT or SIGTERM.",
+        [],
+        [],
+        RunAsync,
+        "Reads the cluster section of the configuration; cluster.node-id must be the witness id\n" +
+        "(cluster.witness.id). The witness exchanges heartbeats with every node and votes for quorum;\n" +
+        "it holds no service address and runs no SIP. See docs/cluster.md.");
+
+    private static async Task<int> RunAsync(ParsedArgs args, CliContext context)
+    {
+        var config = await CliApp.LoadConfigAsync(args, context);
+        if (config is null)
+        {
+            return CliApp.Failed;
+        }
+
+        var cluster = config.Options!.Cluster;
+        if (!cluster.IsWitness)
+        {
+            await context.Stderr.WriteLineAsync(
+                $"tandem witness: cluster.node-id ({cluster.NodeId ?? "unset"}) must be the witness id (cluster.witness.id: {cluster.Witness?.Id ?? "unset"})");
+            return CliApp.Failed;
+        }
+
+        MembershipOptions options;
+        try
+        {
+            options = cluster.ToMembershipOptions();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            await context.Stderr.WriteLineAsync($"tandem witness: cannot read the cluster secret: {e.Message}");
+            return CliApp.Failed;
+        }
+
+        using var loggerFactory = LoggerFactory.Create(builder => builder
+            .SetMinimumLevel(config.Options.Logging.Level)
+            .AddSimpleConsole(console =>
+            {
+                console.SingleLine = true;
+                console.UseUtcTimestamp = true;
+                console.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z' ";
+                console.ColorBehavior = LoggerColorBehavior.Disabled;
+            }));
+        var logger = loggerFactory.CreateLogger("Tandem.Host");
+        using var shutdown = CancellationTokenSource.CreateLinkedTokenSource(context.Shutdown);
+        using var signals = context.HandleSignals ? new SignalHandlers(shutdown) : null;
+
+        await using var witness = new WitnessService(options, loggerFactory);
+        try
+        {
+            witness.Start();
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            Log.StartFailed(logger, options.Listen[0].ToString(), e.Message);
+            return CliApp.Failed;
+        }
+
+        try
+        {
+            await Task.Delay(Timeout.Infinite, shutdown.Token);
+        }
+        catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
+        {
+            // Normal shutdown request.
+        }
+
+        Log.Stopped(logger);
+        return CliApp.Ok;
+    }
+
+    private sealed class SignalHandlers : IDisposable
+    {
+        private readonly System.Runtime.InteropServices.PosixSignalRegistration _interrupt;
+        private readonly System.Runtime.InteropServices.PosixSignalRegistration _terminate;
+
+        public SignalHandlers(CancellationTokenSource shutdown)
+        {
+            void Handle(System.Runtime.InteropServices.PosixSignalContext signal)
+            {
+                signal.Cancel = true;
+                shutdown.Cancel();
+            }
+
+            _interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, Handle);
+            _terminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, Handle);
+        }
+
+        public void Dispose()
+        {
+            _interrupt.Dispose();
+            _terminate.Dispose();
+        }
+    }
+
+    // Witness command events use IDs 20-29.
+    private static partial class Log
+    {
+        [LoggerMessage(20, LogLevel.Critical, "witness could not bind {Address}: {Reason}")]
+        public static partial void StartFailed(ILogger logger, string address, string reason);
+
+        [LoggerMessage(21, LogLevel.Information, "witness stopped")]
+        public static partial void Stopped(ILogger logger);
+    }
+}
