@@ -182,7 +182,7 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
                 return;
             }
 
-            var rejection = SipRequestValidator.Validate(message, _validation, consumesBody: false);
+            var rejection = SipRequestValidator.Validate(message, _validation, consumesBody: false, asProxy: true);
             if (rejection is not null)
             {
                 var refused = new SipResponse(message, rejection.StatusCode, rejection.Reason) { ToTag = Tags.New() };

@@ -31,15 +31,21 @@ public static class SipRequestValidator
 {
     private const ulong MaxDeltaSeconds = uint.MaxValue;
 
-    public static SipRejection? Validate(SipMessage request, SipValidationOptions options, bool consumesBody)
+    /// <param name="asProxy">
+    /// True when the request will be forwarded: then only Proxy-Require is the server's business
+    /// (§16.3 step 5) and Require is left to the UAS downstream; false when the server is the UAS
+    /// (§8.2.2.3), which checks Require.
+    /// </param>
+    public static SipRejection? Validate(SipMessage request, SipValidationOptions options, bool consumesBody, bool asProxy = false)
     {
         if (!request.RequestUri.IsSip && request.RequestUri.Scheme != "tel")
         {
             return SipRejection.Of(416, "Unsupported URI Scheme");
         }
 
-        var unsupported = UnsupportedRequired(request, HeaderId.Require, options)
-            ?? (request.Method is SipMethod.Ack or SipMethod.Cancel ? null : UnsupportedRequired(request, HeaderId.ProxyRequire, options));
+        var unsupported = asProxy
+            ? (request.Method is SipMethod.Ack or SipMethod.Cancel ? null : UnsupportedRequired(request, HeaderId.ProxyRequire, options))
+            : UnsupportedRequired(request, HeaderId.Require, options);
         if (unsupported is not null)
         {
             return SipRejection.Of(420, "Bad Extension", new KeyValuePair<string, string>("Unsupported", unsupported));

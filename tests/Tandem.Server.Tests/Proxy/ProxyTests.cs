@@ -152,6 +152,23 @@ public class ProxyTests
     }
 
     [Fact]
+    public async Task Require_is_left_to_the_callee_but_Proxy_Require_is_checked_here()
+    {
+        await using var fixture = await StartAsync();
+        using var caller = new SipPeer();
+        using var callee = new SipPeer();
+        await RegisterAsync(fixture, callee, "bob");
+
+        await caller.SendAsync(Invite(caller, "bob", "req-1").Replace("Max-Forwards", "Require: 100rel\r\nMax-Forwards", StringComparison.Ordinal), fixture.Udp);
+        var (invite, _) = await callee.ExpectRequestAsync("INVITE");
+        Assert.Equal("100rel", invite.GetHeader(HeaderId.Require));
+
+        await caller.SendAsync(Invite(caller, "bob", "req-2").Replace("Max-Forwards", "Proxy-Require: frobnicate\r\nMax-Forwards", StringComparison.Ordinal), fixture.Udp);
+        var (refused, _) = await caller.ExpectResponseAsync(420, "INVITE");
+        Assert.Equal("frobnicate", refused.GetHeader(HeaderId.Unsupported));
+    }
+
+    [Fact]
     public async Task Busy_callee_gives_486_and_a_busy_call_record()
     {
         await using var fixture = await StartAsync();
