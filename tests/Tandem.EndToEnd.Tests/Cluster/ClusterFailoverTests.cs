@@ -57,15 +57,50 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
             output.WriteLine($"kill -9 a -> b answers OPTIONS on {Vip} after {gap.TotalMilliseconds:F0} ms");
             Assert.True(gap < TimeSpan.FromSeconds(5), $"takeover took {gap.TotalMilliseconds:F0} ms");
 
-            await Task.Delay(500); // settled
-            Assert.Equal(["b"], await HoldersAsync(a, b));
+            // a's namespace still has the address (nobody removed it: the process died). Restarted,
+            // a first removes that leftover; with failback sticky b keeps the address.
+            var configA = Path.Combine(work.FullName, "a", "tandem.yaml");
+            nodeA = a.Start(Processes.DotnetHost, [TandemCli.Dll, "run", "--config", configA]);
+            Assert.True(await WaitForHoldersAsync(["b"], TimeSpan.FromSeconds(10), a, b), $"a restarted: expected only b to hold {Vip}\n--- a ---\n{nodeA.Output}\n--- b ---\n{nodeB.Output}");
+            Assert.True(await WaitForOptionsAsync(socket, TimeSpan.FromSeconds(2)) is not null, "b stopped answering on the service address");
+            output.WriteLine($"[{overall.Elapsed.TotalSeconds:F1} s] a restarted, removed its leftover; b holds {Vip}");
+            await Task.Delay(1000); // a eligible: up for more than the detection time
+
+            // Hung holder: SIGSTOP b -> a takes over; SIGCONT b -> a is first in the preference, b lets go.
+            nodeB.Stop();
+            var stopped = Stopwatch.StartNew();
+            Assert.True(await WaitForHoldersAsync(["a", "b"], TimeSpan.FromSeconds(10), a, b), $"a did not take over from the frozen b\n--- a ---\n{nodeA.Output}");
+            output.WriteLine($"SIGSTOP b -> a has {Vip} after {stopped.Elapsed.TotalMilliseconds:F0} ms (b, frozen, still has it configured)");
+            Assert.True(await WaitForOptionsAsync(socket, TimeSpan.FromSeconds(5)) is not null, "a does not answer on the service address while b is frozen");
+            output.WriteLine($"SIGSTOP b -> a answers OPTIONS after {stopped.Elapsed.TotalMilliseconds:F0} ms");
+            nodeB.Continue();
+            var resumed = Stopwatch.StartNew();
+            Assert.True(await WaitForHoldersAsync(["a"], TimeSpan.FromSeconds(10), a, b), $"b resumed but did not give the address up\n--- a ---\n{nodeA.Output}\n--- b ---\n{nodeB.Output}");
+            output.WriteLine($"SIGCONT b -> b removed {Vip} after {resumed.Elapsed.TotalMilliseconds:F0} ms");
+            await Task.Delay(500);
+            Assert.Equal(["a"], await HoldersAsync(a, b));
+
+            // Graceful stop of the holder: a hands the address over to b.
+            nodeA.Terminate();
+            var terminated = Stopwatch.StartNew();
+            Assert.True(await WaitForHoldersAsync(["b"], TimeSpan.FromSeconds(10), a, b), $"SIGTERM a: b did not take over\n--- a ---\n{nodeA.Output}\n--- b ---\n{nodeB.Output}");
+            Assert.True(await WaitForOptionsAsync(socket, TimeSpan.FromSeconds(5)) is not null, "b does not answer after a's graceful stop");
+            output.WriteLine($"SIGTERM a -> b answers OPTIONS on {Vip} after {terminated.Elapsed.TotalMilliseconds:F0} ms");
+            Assert.Equal(0, await nodeA.WaitForExitAsync(TimeSpan.FromSeconds(15)));
 
             nodeB.Terminate();
-            var exited = await nodeB.WaitForExitAsync(TimeSpan.FromSeconds(15));
-            output.WriteLine($"b after SIGTERM: exited={exited}\n--- b ---\n{nodeB.Output}");
+            Assert.Equal(0, await nodeB.WaitForExitAsync(TimeSpan.FromSeconds(15)));
             Assert.Empty(await HoldersAsync(a, b)); // a graceful stop removes the address
             witness.Terminate();
             await witness.WaitForExitAsync(TimeSpan.FromSeconds(5));
+            foreach (var (name, process) in new[] { ("a (restarted)", nodeA), ("b", nodeB) })
+            {
+                output.WriteLine($"--- {name}: cluster log ---");
+                foreach (var line in process.Output.Split('\n').Where(l => l.Contains("cluster:", StringComparison.Ordinal)))
+                {
+                    output.WriteLine(line.TrimEnd());
+                }
+            }
             output.WriteLine($"total {overall.Elapsed.TotalSeconds:F1} s");
         }
         finally
@@ -106,10 +141,27 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
 
         yaml.AppendLine("  witness: { id: w, address: \"198.18.0.13:7946\" }")
             .AppendLine("  service-addresses:")
-            .AppendLine(CultureInfo.InvariantCulture, $"    - {{ address: {Vip}/24, interface: eth0, preference: [a, b] }}");
+            .AppendLine(CultureInfo.InvariantCulture, $"    - {{ address: {Vip}/24, interface: eth0, preference: [a, b] }}")
+            .AppendLine("  failback: { policy: sticky }");
         var path = Path.Combine(dir.FullName, "tandem.yaml");
         File.WriteAllText(path, yaml.ToString());
         return path;
+    }
+
+    private static async Task<bool> WaitForHoldersAsync(string[] expected, TimeSpan timeout, params NetnsHost[] nodes)
+    {
+        var started = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(started) < timeout)
+        {
+            if ((await HoldersAsync(nodes)).SequenceEqual(expected))
+            {
+                return true;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return false;
     }
 
     /// <summary>Which nodes have the service address on eth0 (`ip -j addr`).</summary>
