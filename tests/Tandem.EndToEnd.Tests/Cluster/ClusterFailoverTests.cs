@@ -13,7 +13,13 @@ namespace Tandem.EndToEnd.Tests.Cluster;
 /// <summary>
 /// Real `tandem run` nodes a and b and a `tandem witness`, each in its own network namespace on one
 /// bridge (tests/Tandem.Cluster.Tests/Netns), sharing the service address 198.18.0.100/24 (preference
-/// a, b). A client namespace sends SIP OPTIONS to the service address and sees who answers.
+/// a, b; failback sticky). A client namespace sends SIP OPTIONS to the service address; `ip -j addr`
+/// in each node namespace says who has it. Steps: kill -9 of the holder a → b; a restarted removes
+/// its leftover copy; SIGSTOP b → a; SIGCONT b → b lets go (a is first in the preference); SIGTERM a
+/// → graceful handover to b. The measured gaps are printed, only loose bounds are asserted.
+/// A handover right after a previous move can take ~1 s to reach the client: its kernel ignores a
+/// gratuitous ARP within neigh locktime (1 s) of the last update of the entry; the address itself
+/// moves in tens of ms (see the printed cluster logs).
 /// </summary>
 [Trait("Category", "Cluster")]
 public sealed class ClusterFailoverTests(ITestOutputHelper output)
@@ -38,14 +44,18 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
 
             var witness = w.Start(Processes.DotnetHost, [TandemCli.Dll, "witness", "--config", WriteConfig(work, "w", "198.18.0.13")]);
             var nodeA = a.Start(Processes.DotnetHost, [TandemCli.Dll, "run", "--config", WriteConfig(work, "a", "198.18.0.11")]);
-            var nodeB = b.Start(Processes.DotnetHost, [TandemCli.Dll, "run", "--config", WriteConfig(work, "b", "198.18.0.12")]);
+            var configB = WriteConfig(work, "b", "198.18.0.12");
 
             using var socket = client.CreateSocket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             socket.Bind(new IPEndPoint(IPAddress.Parse("198.18.0.2"), 0));
 
-            // a is first in the preference list: it takes the address once it has heard everyone.
+            // a (first in the preference list) takes the address with the witness's vote; b starts after
+            // that, so a slow start of a cannot hand the address to b first (failback is sticky).
             var first = await WaitForOptionsAsync(socket, TimeSpan.FromSeconds(20));
-            Assert.True(first is not null, $"nobody answered OPTIONS on {VipSip} within 20 s\n--- a ---\n{nodeA.Output}\n--- b ---\n{nodeB.Output}\n--- w ---\n{witness.Output}");
+            Assert.True(first is not null, $"nobody answered OPTIONS on {VipSip} within 20 s\n--- a ---\n{nodeA.Output}\n--- w ---\n{witness.Output}");
+            var nodeB = b.Start(Processes.DotnetHost, [TandemCli.Dll, "run", "--config", configB]);
+            Assert.True(await WaitForLogAsync(nodeB, "peer a up", TimeSpan.FromSeconds(20)), $"b did not join\n--- b ---\n{nodeB.Output}");
+            await Task.Delay(300); // b past its start-up wait: it has seen a's claim and stays standby
             Assert.Equal(["a"], await HoldersAsync(a, b));
             output.WriteLine($"[{overall.Elapsed.TotalSeconds:F1} s] a holds {Vip} and answers OPTIONS");
 
@@ -146,6 +156,22 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
         var path = Path.Combine(dir.FullName, "tandem.yaml");
         File.WriteAllText(path, yaml.ToString());
         return path;
+    }
+
+    private static async Task<bool> WaitForLogAsync(NetnsProcess process, string text, TimeSpan timeout)
+    {
+        var started = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(started) < timeout)
+        {
+            if (process.Output.Contains(text, StringComparison.Ordinal))
+            {
+                return true;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return false;
     }
 
     private static async Task<bool> WaitForHoldersAsync(string[] expected, TimeSpan timeout, params NetnsHost[] nodes)
