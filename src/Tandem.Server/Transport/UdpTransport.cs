@@ -23,8 +23,6 @@ public sealed class UdpTransport : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
 
-    private long _lastActivity = Environment.TickCount64;
-
     /// <param name="freeBind">
     /// Bind with IP_FREEBIND so that <paramref name="bindTo"/> need not be on an interface yet (a
     /// cluster service address this node does not hold now, docs/cluster.md). Off for every other listener.
@@ -60,9 +58,6 @@ public sealed class UdpTransport : IAsyncDisposable
 
     public IPEndPoint LocalEndPoint { get; }
 
-    /// <summary><see cref="Environment.TickCount64"/> when a receive loop last got a datagram (or started): the health probe's loop liveness.</summary>
-    public long LastActivity => Volatile.Read(ref _lastActivity);
-
     /// <summary>A flow for sending requests from this socket to <paramref name="remote"/>.</summary>
     public SipFlow FlowTo(IPEndPoint remote) => new UdpFlow(this, LocalEndPoint, remote);
 
@@ -95,7 +90,6 @@ public sealed class UdpTransport : IAsyncDisposable
                     continue;
                 }
 
-                Volatile.Write(ref _lastActivity, Environment.TickCount64);
                 if (result.ReceivedBytes == 0)
                 {
                     continue;

@@ -68,3 +68,43 @@ public sealed class ClusterHostTests : IDisposable
         Assert.False(Directory.Exists(_dir.Combine("data")));
     }
 }
+
+public sealed class SipHealthProbeTests
+{
+    [Fact]
+    public async Task A_running_server_is_healthy()
+    {
+        await using var fixture = await Core.ServerFixture.StartAsync();
+        using var wheel = new Tandem.Sip.Timers.TimerWheel(TimeProvider.System, TimeSpan.FromMilliseconds(10));
+        wheel.Start();
+        var probe = new SipHealthProbe(() => fixture.Udp, () => wheel);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        var report = await probe.CheckAsync(timeout.Token);
+        Assert.True(report.IsHealthy, report.Reason);
+    }
+
+    [Fact]
+    public async Task No_answer_or_a_stopped_timer_wheel_is_unhealthy()
+    {
+        await using var fixture = await Core.ServerFixture.StartAsync();
+        using var silent = new System.Net.Sockets.UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        using var wheel = new Tandem.Sip.Timers.TimerWheel(TimeProvider.System, TimeSpan.FromMilliseconds(10));
+        wheel.Start();
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(300)))
+        {
+            var report = await new SipHealthProbe(() => (IPEndPoint)silent.Client.LocalEndPoint!, () => wheel).CheckAsync(timeout.Token);
+            Assert.False(report.IsHealthy);
+        }
+
+        using var stopped = new Tandem.Sip.Timers.TimerWheel(TimeProvider.System, TimeSpan.FromMilliseconds(10)); // never started
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(300)))
+        {
+            var report = await new SipHealthProbe(() => fixture.Udp, () => stopped).CheckAsync(timeout.Token);
+            Assert.False(report.IsHealthy);
+            Assert.Contains("timer wheel", report.Reason, StringComparison.Ordinal);
+        }
+
+        var none = await new SipHealthProbe(() => null, () => wheel).CheckAsync(CancellationToken.None);
+        Assert.False(none.IsHealthy);
+    }
+}
