@@ -22,7 +22,8 @@
 #               (tests/Tandem.Server.Tests/Resolution).
 #   iproute2    `ip`: the cluster tests build network namespaces joined by a bridge
 #               (tests/Tandem.Cluster.Tests/Netns) and the service address manager
-#               adds/removes addresses with it.
+#               adds/removes addresses with it; tests/Tandem.EndToEnd.Tests/Cluster
+#               runs real `tandem run`/`tandem witness` processes in such namespaces.
 #   procps      `sysctl` and `kill`, used by the namespace test harness.
 # Nothing else: the tests read registrations through the `tandem` CLI, not sqlite3.
 set -euo pipefail

@@ -41,6 +41,7 @@ public sealed class TandemServer : IAsyncDisposable
 
     private NatKeepAlive? _keepAlive;
     private DialogTracker? _calls;
+    private Cluster.ClusterHost? _cluster; // cluster wiring (ClusterHost), see src/Tandem.Server/Cluster/
 
     public TandemServer(TandemOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
@@ -153,13 +154,22 @@ public sealed class TandemServer : IAsyncDisposable
             _keepAlive = new NatKeepAlive(Locations, transports, _time, TimeSpan.FromSeconds(options.Registrar.NatKeepAliveIntervalS));
         }
         _purgeTimer = _time.CreateTimer(_ => _ = PurgeAsync(), null, PurgeInterval, PurgeInterval);
+
+        // --- cluster: begin (membership + service addresses, after the SIP listeners are up) ---
+        if (options.Cluster.Enabled)
+        {
+            var probeTarget = Cluster.ClusterHost.ProbeTarget(options, _udp.Select(u => u.LocalEndPoint));
+            _cluster = new Cluster.ClusterHost(options, _loggerFactory, () => probeTarget, () => _wheel);
+            await _cluster.StartAsync(cancellationToken);
+        }
+        // --- cluster: end ---
     }
 
     private void StartListener(ListenEndpoint endpoint, TandemOptions options, List<(SipTransportProtocol, System.Net.IPEndPoint)> listening, ILogger transportLogger)
     {
         if (endpoint.Transport == ListenTransport.Udp)
         {
-            var udp = new UdpTransport(endpoint.EndPoint, Core!, TransportCounters, transportLogger);
+            var udp = new UdpTransport(endpoint.EndPoint, Core!, TransportCounters, transportLogger, freeBind: Cluster.ClusterHost.IsServiceAddress(options, endpoint.EndPoint.Address));
             udp.Start(options.Sip.ReceiveLoops);
             _udp.Add(udp);
             listening.Add((SipTransportProtocol.Udp, udp.LocalEndPoint));
@@ -167,7 +177,7 @@ public sealed class TandemServer : IAsyncDisposable
         }
         else
         {
-            var tcp = new TcpTransport(endpoint.EndPoint, Core!, TransportCounters, transportLogger, options.Sip.MaxMessageSize, options.Sip.TcpIdleTimeout, _time);
+            var tcp = new TcpTransport(endpoint.EndPoint, Core!, TransportCounters, transportLogger, options.Sip.MaxMessageSize, options.Sip.TcpIdleTimeout, _time, freeBind: Cluster.ClusterHost.IsServiceAddress(options, endpoint.EndPoint.Address));
             tcp.Start();
             _tcp.Add(tcp);
             listening.Add((SipTransportProtocol.Tcp, tcp.LocalEndPoint));
@@ -206,6 +216,14 @@ public sealed class TandemServer : IAsyncDisposable
         {
             return;
         }
+
+        // --- cluster: begin (hand the service addresses over before anything else stops) ---
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+            _cluster = null;
+        }
+        // --- cluster: end ---
 
         if (_purgeTimer is not null)
         {

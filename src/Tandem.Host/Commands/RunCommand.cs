@@ -30,6 +30,13 @@ internal static partial class RunCommand
             return CliApp.Failed;
         }
 
+        if (config.Options!.Cluster.IsWitness)
+        {
+            await context.Stderr.WriteLineAsync(
+                $"tandem run: {config.File ?? "the configuration"} configures the witness '{config.Options.Cluster.NodeId}' (cluster.node-id equals cluster.witness.id); run `tandem witness` with it instead");
+            return CliApp.Failed;
+        }
+
         TandemOptions options;
         try
         {

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using Tandem.Cluster.Addresses;
 using Tandem.Sip.Messages;
 
 namespace Tandem.Server.Transport;
@@ -27,7 +28,8 @@ public sealed class TcpTransport : IAsyncDisposable
     private Task? _acceptLoop;
     private ITimer? _idleSweep;
 
-    public TcpTransport(IPEndPoint bindTo, ISipMessageSink sink, TransportCounters counters, ILogger logger, int maxMessageSize, TimeSpan idleTimeout, TimeProvider? time = null)
+    /// <param name="freeBind">Bind with IP_FREEBIND (a cluster service address not held yet); off for every other listener.</param>
+    public TcpTransport(IPEndPoint bindTo, ISipMessageSink sink, TransportCounters counters, ILogger logger, int maxMessageSize, TimeSpan idleTimeout, TimeProvider? time = null, bool freeBind = false)
     {
         _sink = sink;
         _counters = counters;
@@ -42,6 +44,11 @@ public sealed class TcpTransport : IAsyncDisposable
         }
 
         _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        if (freeBind)
+        {
+            _listener.EnableFreeBind();
+        }
+
         _listener.Bind(bindTo);
         LocalEndPoint = (IPEndPoint)_listener.LocalEndPoint!;
     }

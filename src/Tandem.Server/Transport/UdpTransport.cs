@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using Tandem.Cluster.Addresses;
 
 namespace Tandem.Server.Transport;
 
@@ -22,7 +23,11 @@ public sealed class UdpTransport : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _loops = [];
 
-    public UdpTransport(IPEndPoint bindTo, ISipMessageSink sink, TransportCounters counters, ILogger logger)
+    /// <param name="freeBind">
+    /// Bind with IP_FREEBIND so that <paramref name="bindTo"/> need not be on an interface yet (a
+    /// cluster service address this node does not hold now, docs/cluster.md). Off for every other listener.
+    /// </param>
+    public UdpTransport(IPEndPoint bindTo, ISipMessageSink sink, TransportCounters counters, ILogger logger, bool freeBind = false)
     {
         _sink = sink;
         _counters = counters;
@@ -42,6 +47,11 @@ public sealed class UdpTransport : IAsyncDisposable
         // Bursts of REGISTERs must queue in the kernel, not be dropped while a loop is busy.
         _socket.ReceiveBufferSize = SocketBufferBytes;
         _socket.SendBufferSize = SocketBufferBytes;
+        if (freeBind)
+        {
+            _socket.EnableFreeBind();
+        }
+
         _socket.Bind(bindTo);
         LocalEndPoint = (IPEndPoint)_socket.LocalEndPoint!;
     }
