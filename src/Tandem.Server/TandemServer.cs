@@ -139,6 +139,10 @@ public sealed class TandemServer : IAsyncDisposable
             NodeName = Environment.MachineName,
             OnError = ex => _logger.LogError(ex, "Call record tracking failed"),
         });
+
+        // --- State replication: calls in progress and their CDRs (ReplicationBridge.Calls.cs). ---
+        Replication?.AttachCalls(_calls, _storage.Cdrs);
+
         var identity = new LocalIdentity(listening, options.Sip.Domains, subscribers.HasDomain);
         var proxy = new ProxyCore(
             new ProxyDependencies(

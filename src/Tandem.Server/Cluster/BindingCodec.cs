@@ -28,4 +28,5 @@ public static class BindingCodec
 
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(Binding))]
+[JsonSerializable(typeof(Tandem.Server.Calls.DialogRecord))]
 internal sealed partial class BindingJsonContext : JsonSerializerContext;

@@ -100,7 +100,7 @@ public sealed partial class ReplicationBridge : IBindingReplicator, IAsyncDispos
         Log.Started(bridge._logger, node.NodeId.Value, node.ListenEndPoint?.ToString() ?? "-", cluster.ReplicationMode.ToString().ToLowerInvariant(), merged);
 
         bridge._applier = Task.Run(() => bridge.ApplyRemoteAsync(bridge._stop.Token), CancellationToken.None);
-        bridge._sweep = time.CreateTimer(_ => bridge.SweepExpired(), null, ExpiredGrace, ExpiredGrace);
+        bridge._sweep = time.CreateTimer(_ => bridge.Sweep(), null, ExpiredGrace, ExpiredGrace);
         return bridge;
     }
 
@@ -179,6 +179,10 @@ public sealed partial class ReplicationBridge : IBindingReplicator, IAsyncDispos
         {
             _remote.Writer.TryWrite(change.Record.Key);
         }
+        else if (!change.IsLocal && change.Record.Kind == DialogKind && Calls is not null)
+        {
+            _remote.Writer.TryWrite(DialogPrefix + change.Record.Key);
+        }
     }
 
     private async Task<int> MergeReplicatedAsync(CancellationToken cancellationToken)
@@ -220,7 +224,14 @@ public sealed partial class ReplicationBridge : IBindingReplicator, IAsyncDispos
             {
                 try
                 {
-                    await ApplyAsync(key, cancellationToken);
+                    if (key.StartsWith(DialogPrefix, StringComparison.Ordinal))
+                    {
+                        await ApplyDialogAsync(key[DialogPrefix.Length..], cancellationToken);
+                    }
+                    else
+                    {
+                        await ApplyAsync(key, cancellationToken);
+                    }
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -270,6 +281,12 @@ public sealed partial class ReplicationBridge : IBindingReplicator, IAsyncDispos
     /// records that expired more than <see cref="ExpiredGrace"/> ago so the table does not grow.
     /// The grace leaves a refresh made on another node just before expiry time to arrive first.
     /// </summary>
+    private void Sweep()
+    {
+        SweepExpired();
+        SweepDialogs();
+    }
+
     private void SweepExpired()
     {
         var limit = _time.GetUtcNow() - ExpiredGrace;
@@ -297,6 +314,11 @@ public sealed partial class ReplicationBridge : IBindingReplicator, IAsyncDispos
         }
 
         Node.Store.Changed -= OnStoreChanged;
+        if (Calls is not null)
+        {
+            Calls.Changed -= OnLocalDialogChanged;
+        }
+
         _remote.Writer.TryComplete();
         try
         {
@@ -324,7 +346,7 @@ public sealed partial class ReplicationBridge : IBindingReplicator, IAsyncDispos
         [LoggerMessage(404, LogLevel.Warning, "Binding of {Aor} not replicated: {Reason}")]
         public static partial void Skipped(ILogger logger, string aor, string reason);
 
-        [LoggerMessage(405, LogLevel.Error, "Applying replicated binding {Key} failed")]
+        [LoggerMessage(405, LogLevel.Error, "Applying replicated record {Key} failed")]
         public static partial void ApplyFailed(ILogger logger, Exception exception, string key);
     }
 }

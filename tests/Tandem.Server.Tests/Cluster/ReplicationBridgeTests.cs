@@ -140,4 +140,30 @@ public sealed class ReplicationBridgeTests
         await b.RestartAsync();
         Assert.Equal("sip:alice@127.0.0.1:6002", Assert.Single(b.Server.Locations.Get(Aor)).ContactUri);
     }
+
+    [Fact]
+    public async Task A_call_on_a_is_known_to_b_and_its_cdr_reaches_b()
+    {
+        var (a, b) = await StartPairAsync(ReplicationMode.Async);
+        await using var _ = b;
+        await using var __ = a;
+        var callsA = a.Server.Replication!.Calls!;
+        var callsB = b.Server.Replication!.Calls!;
+        var t0 = DateTimeOffset.UtcNow;
+
+        callsA.CallStarted("call-x", "ft", "sip:alice@example.com", "sip:bob@example.com", t0);
+        callsA.CallAnswered("call-x", "ft", "tt", t0.AddSeconds(1));
+        await WaitUntilAsync(() => callsB.Find("call-x", "ft") is { State: Tandem.Server.Calls.DialogState.Confirmed });
+        var id = callsB.Find("call-x", "ft")!.Id;
+
+        callsA.CallEnded("call-x", "ft", "tt", 200, t0.AddSeconds(5));
+        await WaitUntilAsync(() => callsB.Find("call-x", "ft") is null);
+        await WaitUntilAsync(() => b.Server.Replication.RemoteDialogsApplied >= 3);
+
+        await b.StopAsync();
+        await using var storage = Tandem.Storage.StorageFactory.Open(b.DataDir.Path, Tandem.Storage.StorageMode.WriteThrough);
+        var cdr = Assert.Single(await storage.Cdrs.ListAsync(new Tandem.Storage.CdrQuery()));
+        Assert.Equal(id, cdr.Id);
+        Assert.Equal(TimeSpan.FromSeconds(4), cdr.Duration);
+    }
 }
