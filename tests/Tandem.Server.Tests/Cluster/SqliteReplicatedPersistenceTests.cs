@@ -78,4 +78,22 @@ public sealed class SqliteReplicatedPersistenceTests : IDisposable
         Assert.Equal("b", left.Key);
         Assert.False(left.Deleted);
     }
+
+    [Fact]
+    public async Task A_version_2_database_is_migrated_to_3()
+    {
+        var database = SqliteDatabase.Open(_dir.Path);
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database.Path}"))
+        {
+            // What a Tandem with schema 2 left behind.
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "DROP TABLE replicated; UPDATE schema_version SET version = 2;";
+            command.ExecuteNonQuery();
+        }
+
+        var persistence = new SqliteReplicatedPersistence(SqliteDatabase.Open(_dir.Path));
+        await persistence.SaveAsync([Record("k", 1, 0, A, "v1")], CancellationToken.None);
+        Assert.Single(await persistence.LoadAllAsync(CancellationToken.None));
+    }
 }
