@@ -165,4 +165,32 @@ public sealed class ReplicationBridgeTests
         Assert.Equal(id, cdr.Id);
         Assert.Equal(TimeSpan.FromSeconds(4), cdr.Duration);
     }
+
+    [Fact]
+    public async Task Sync_mode_answers_after_the_timeout_when_the_peer_is_slow_to_ack()
+    {
+        var (a, b) = await StartPairAsync(ReplicationMode.Sync, syncTimeoutMs: 200);
+        await using var _ = b;
+        await using var __ = a;
+
+        // b applies (and so acks) a record only after 1 s: the handler runs under b's store lock.
+        using var slow = new ManualResetEventSlim();
+        b.Server.Replication!.Node.Store.Changed += change =>
+        {
+            if (!change.IsLocal)
+            {
+                slow.Wait(TimeSpan.FromSeconds(1));
+            }
+        };
+
+        var started = DateTime.UtcNow;
+        Assert.Equal(200, (await RegisterAsync(a, "t1", 1, 600)).StatusCode);
+        var took = DateTime.UtcNow - started;
+
+        Assert.Equal(1, a.Server.Replication!.RegistersTimedOut);
+        Assert.Equal(0, a.Server.Replication.RegistersAcknowledged);
+        Assert.True(took >= TimeSpan.FromMilliseconds(150), $"answered after {took}");
+        // Still delivered later.
+        await WaitUntilAsync(() => b.Server.Locations.Get(Aor).Count == 1);
+    }
 }
