@@ -213,6 +213,19 @@ public sealed partial class ReplicationBridge : IBindingReplicator, IAsyncDispos
             }
         }
 
+        // Bindings registered while replication was off have no record yet: publish them once.
+        foreach (var (aor, bindings) in _locations.All)
+        {
+            foreach (var binding in bindings)
+            {
+                var key = BindingCodec.Key(aor, binding.ContactUri);
+                if (binding.ExpiresAt > now && Node.Store.Get(BindingCodec.Kind, key) is null)
+                {
+                    _ = Node.PutAsync(BindingCodec.Kind, key, BindingCodec.Encode(binding), Durability.Async, cancellationToken);
+                }
+            }
+        }
+
         return merged;
     }
 
