@@ -1,6 +1,7 @@
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Tandem.Server.Calls;
+using Tandem.Server.Cluster;
 using Tandem.Server.Config;
 using Tandem.Server.Core;
 using Tandem.Server.Proxy;
@@ -53,6 +54,9 @@ public sealed class TandemServer : IAsyncDisposable
 
     public LocationService Locations { get; } = new();
 
+    /// <summary>State replication (cluster.replication.listen set); null on a standalone node.</summary>
+    public ReplicationBridge? Replication { get; private set; }
+
     public TransportCounters TransportCounters { get; } = new();
 
     public SipServerCore? Core { get; private set; }
@@ -78,6 +82,14 @@ public sealed class TandemServer : IAsyncDisposable
         var loaded = Locations.Load(await _storage.Bindings.LoadAllAsync(cancellationToken), _time.GetUtcNow());
         ServerLog.LoadedBindings(_logger, loaded);
 
+        // --- State replication (ReplicationBridge): before the SIP listeners; merges replicated bindings. ---
+        if (options.Cluster.ReplicationEnabled)
+        {
+            Replication = await ReplicationBridge.StartAsync(options, _storage, Locations, _time, _loggerFactory, cancellationToken);
+        }
+
+        // --- end state replication ---
+
         _wheel = new TimerWheel(_time, TimeSpan.FromMilliseconds(10))
         {
             CallbackFailed = ex => _logger.LogError(ex, "A SIP timer callback failed"),
@@ -101,7 +113,7 @@ public sealed class TandemServer : IAsyncDisposable
             MaxContactsPerAor = options.Registrar.MaxContactsPerAor,
             Domains = options.Sip.Domains,
         };
-        _registrar = new SipRegistrar(Locations, _storage.Bindings, settings, authenticator, _time, _loggerFactory.CreateLogger("Tandem.Registrar"));
+        _registrar = new SipRegistrar(Locations, _storage.Bindings, settings, authenticator, _time, _loggerFactory.CreateLogger("Tandem.Registrar"), Replication);
 
         var timers = new SipTimerSettings { T1 = options.Sip.T1, T2 = options.Sip.T2, T4 = options.Sip.T4 };
         var limits = new SipParserLimits { MaxMessageSize = options.Sip.MaxMessageSize };
@@ -128,6 +140,10 @@ public sealed class TandemServer : IAsyncDisposable
             NodeName = Environment.MachineName,
             OnError = ex => _logger.LogError(ex, "Call record tracking failed"),
         });
+
+        // --- State replication: calls in progress and their CDRs (ReplicationBridge.Calls.cs). ---
+        Replication?.AttachCalls(_calls, _storage.Cdrs);
+
         var identity = new LocalIdentity(listening, options.Sip.Domains, subscribers.HasDomain);
         var proxy = new ProxyCore(
             new ProxyDependencies(
@@ -253,6 +269,13 @@ public sealed class TandemServer : IAsyncDisposable
         _calls?.Dispose();
         _calls = null;
         await _stopping.CancelAsync();
+        if (Replication is not null)
+        {
+            // State replication: stop after the listeners, before the binding store it writes to.
+            await Replication.DisposeAsync();
+            Replication = null;
+        }
+
         if (_storage is not null)
         {
             await _storage.Bindings.FlushAsync(cancellationToken);

@@ -52,8 +52,16 @@ public sealed record ClusterOptions
 
     public ReplicationMode ReplicationMode { get; init; } = ReplicationMode.Sync;
 
-    /// <summary>Where the replication engine listens; null = not configured.</summary>
+    /// <summary>Where the replication engine listens; null = not configured (no state replication).</summary>
     public IPEndPoint? ReplicationListen { get; init; }
+
+    public const int DefaultReplicationSyncTimeoutMs = 1000;
+
+    /// <summary>How long a sync-mode change waits for a peer's ack (<c>cluster.replication.sync-timeout-ms</c>).</summary>
+    public int ReplicationSyncTimeoutMs { get; init; } = DefaultReplicationSyncTimeoutMs;
+
+    /// <summary>State replication runs on a node (not the witness) whose <c>cluster.replication.listen</c> is set.</summary>
+    public bool ReplicationEnabled => Enabled && !IsWitness && ReplicationListen is not null;
 
     public bool Enabled => NodeId is not null;
 
@@ -99,7 +107,10 @@ public sealed record ClusterOptions
 /// <summary>Another node (<c>cluster.peers[i]</c>) and its heartbeat addresses, one per link.</summary>
 public sealed record ClusterPeer(string Id, IReadOnlyList<IPEndPoint> Addresses)
 {
-    public override string ToString() => $"{Id} ({string.Join(", ", Addresses)})";
+    /// <summary>The peer's replication endpoint (<c>cluster.peers[i].replication</c>); required when replication is on.</summary>
+    public IPEndPoint? Replication { get; init; }
+
+    public override string ToString() => $"{Id} ({string.Join(", ", Addresses)}{(Replication is null ? "" : $"; replication {Replication}")})";
 }
 
 /// <summary><c>cluster.witness</c>: the vote-only member.</summary>

@@ -13,11 +13,11 @@ namespace Tandem.Server.Config;
 /// </summary>
 internal static class ClusterSchema
 {
-    private static readonly string[] PeerKeys = ["id", "addresses"];
+    private static readonly string[] PeerKeys = ["id", "addresses", "replication"];
     private static readonly string[] WitnessKeys = ["id", "address"];
     private static readonly string[] AddressKeys = ["address", "interface", "preference"];
     private static readonly string[] FailbackKeys = ["policy", "delay-ms"];
-    private static readonly string[] ReplicationKeys = ["mode", "listen"];
+    private static readonly string[] ReplicationKeys = ["mode", "listen", "sync-timeout-ms"];
 
     public static IEnumerable<ConfigKey> Keys =>
     [
@@ -46,8 +46,8 @@ internal static class ClusterSchema
             (o, v) => o with { Cluster = o.Cluster with { HealthIntervalMs = v } }),
         ConfigSchema.Int("cluster.health-timeout-ms", 10, 60_000, o => o.Cluster.HealthTimeoutMs,
             (o, v) => o with { Cluster = o.Cluster with { HealthTimeoutMs = v } }),
-        new("cluster.replication", "mapping with mode and listen", (o, v) => Structured(o, v, ReadReplication),
-            o => $"{(o.Cluster.ReplicationMode == ReplicationMode.Sync ? "sync" : "async")}, listen {o.Cluster.ReplicationListen?.ToString() ?? "(unset)"}", structured: true),
+        new("cluster.replication", "mapping with mode, listen and sync-timeout-ms", (o, v) => Structured(o, v, ReadReplication),
+            o => $"{(o.Cluster.ReplicationMode == ReplicationMode.Sync ? "sync" : "async")}, listen {o.Cluster.ReplicationListen?.ToString() ?? "(unset)"}, sync timeout {o.Cluster.ReplicationSyncTimeoutMs} ms", structured: true),
     ];
 
     /// <summary>Rules between cluster keys, checked on the merged options.</summary>
@@ -119,6 +119,11 @@ internal static class ClusterSchema
             if (!c.IsWitness && c.Listen.Count > 1 && peer.Addresses.Count > c.Listen.Count)
             {
                 fail($"cluster.peers[{i}].addresses", $"{peer.Addresses.Count} addresses but only {c.Listen.Count} links in cluster.listen (link i pairs listen[i] with addresses[i])", ["cluster.peers"]);
+            }
+
+            if (c.ReplicationEnabled && peer.Replication is null)
+            {
+                fail($"cluster.peers[{i}].replication", $"peer '{peer.Id}' needs its replication endpoint (address:port) because cluster.replication.listen is set", ["cluster.replication"]);
             }
         }
 
@@ -311,11 +316,26 @@ internal static class ClusterSchema
         {
             string? id = null;
             List<IPEndPoint>? addresses = null;
-            foreach (var (key, value) in reader.Entries(item, itemPath, "a mapping with id and addresses", PeerKeys))
+            IPEndPoint? replication = null;
+            foreach (var (key, value) in reader.Entries(item, itemPath, "a mapping with id, addresses and replication", PeerKeys))
             {
                 if (key == "id")
                 {
                     id = reader.Id(value, $"{itemPath}.id");
+                }
+                else if (key == "replication")
+                {
+                    if (reader.Scalar(value, $"{itemPath}.replication") is { } text)
+                    {
+                        if (TryParseEndPoint(text, out var endpoint, out var error))
+                        {
+                            replication = endpoint;
+                        }
+                        else
+                        {
+                            reader.Problem($"{itemPath}.replication", value, error);
+                        }
+                    }
                 }
                 else
                 {
@@ -325,7 +345,7 @@ internal static class ClusterSchema
 
             if (reader.Required(item, itemPath, ("id", id), ("addresses", addresses)))
             {
-                peers.Add(new ClusterPeer(id!, addresses!));
+                peers.Add(new ClusterPeer(id!, addresses!) { Replication = replication });
             }
         }
 
@@ -475,8 +495,8 @@ internal static class ClusterSchema
     private static TandemOptions ReadReplication(TandemOptions options, YamlNode? node, Reader reader)
     {
         const string path = "cluster.replication";
-        var cluster = options.Cluster with { ReplicationMode = ReplicationMode.Sync, ReplicationListen = null };
-        foreach (var (key, value) in reader.Entries(node, path, "a mapping with mode and listen", ReplicationKeys))
+        var cluster = options.Cluster with { ReplicationMode = ReplicationMode.Sync, ReplicationListen = null, ReplicationSyncTimeoutMs = ClusterOptions.DefaultReplicationSyncTimeoutMs };
+        foreach (var (key, value) in reader.Entries(node, path, "a mapping with mode, listen and sync-timeout-ms", ReplicationKeys))
         {
             if (key == "mode")
             {
@@ -493,6 +513,20 @@ internal static class ClusterSchema
                     case var other:
                         reader.Problem($"{path}.mode", value, $"must be one of sync, async (got '{other}')");
                         break;
+                }
+            }
+            else if (key == "sync-timeout-ms")
+            {
+                if (reader.Scalar(value, $"{path}.sync-timeout-ms") is { } ms)
+                {
+                    if (int.TryParse(ms, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var timeout) && timeout is >= 10 and <= 60_000)
+                    {
+                        cluster = cluster with { ReplicationSyncTimeoutMs = timeout };
+                    }
+                    else
+                    {
+                        reader.Problem($"{path}.sync-timeout-ms", value, $"must be a whole number of milliseconds, 10..60000 (got '{ms}')");
+                    }
                 }
             }
             else if (reader.Scalar(value, $"{path}.listen") is { } text)

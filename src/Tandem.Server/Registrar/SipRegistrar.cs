@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Logging;
+using Tandem.Server.Cluster;
 using Tandem.Server.Transport;
 using Tandem.Sip.Messages;
 using Tandem.Storage;
@@ -21,9 +22,12 @@ public sealed class SipRegistrar
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly StringPool _userAgents = new(1024);
+    private readonly IBindingReplicator? _replicator;
 
-    public SipRegistrar(LocationService locations, IBindingStore store, RegistrarSettings settings, IRequestAuthenticator? authenticator, TimeProvider time, ILogger logger)
+    /// <param name="replicator">State replication of the bindings; null on a standalone node.</param>
+    public SipRegistrar(LocationService locations, IBindingStore store, RegistrarSettings settings, IRequestAuthenticator? authenticator, TimeProvider time, ILogger logger, IBindingReplicator? replicator = null)
     {
+        _replicator = replicator;
         _locations = locations;
         _store = store;
         _settings = settings;
@@ -75,6 +79,7 @@ public sealed class SipRegistrar
             _userAgents.Intern(request.GetHeader(HeaderId.UserAgent)));
 
         RegistrationPlan plan;
+        Task? replicated = null;
         var now = _time.GetUtcNow();
         using (await _locations.LockAsync(aor, cancellationToken))
         {
@@ -91,7 +96,15 @@ public sealed class SipRegistrar
                 {
                     await _store.UpsertAsync(binding, cancellationToken);
                 }
+
+                replicated = _replicator?.Publish(plan.Upserts, plan.Deletes, cancellationToken);
             }
+        }
+
+        // Sync replication: answer once a peer holds the change (or degraded / timed out).
+        if (replicated is not null)
+        {
+            await replicated;
         }
 
         var response = Respond(request, plan.StatusCode, plan.Reason);

@@ -68,6 +68,22 @@ internal static class SqliteSchema
         CREATE INDEX cdrs_by_start ON cdrs (started_at_ms, seq);
         CREATE INDEX cdrs_by_call_id ON cdrs (call_id);
         """,
+
+        // 3: cluster-replicated records (SqliteReplicatedPersistence), tombstones included. The
+        // version is (wall_ms, counter, node), compared in that order; node compares as BINARY text.
+        """
+        CREATE TABLE replicated (
+            kind     TEXT    NOT NULL,
+            key      TEXT    NOT NULL,
+            wall_ms  INTEGER NOT NULL,
+            counter  INTEGER NOT NULL,
+            node     TEXT    NOT NULL,
+            origin   TEXT    NOT NULL,
+            deleted  INTEGER NOT NULL,
+            value    BLOB    NOT NULL,
+            PRIMARY KEY (kind, key)
+        ) WITHOUT ROWID;
+        """,
     ];
 
     /// <summary>Schema version this build writes.</summary>

@@ -13,7 +13,7 @@ public sealed class ClusterConfigTests : IDisposable
           secret: "0123456789abcdef-cluster"
           listen: [198.18.0.1:7946, 198.18.1.1:7946]
           peers:
-            - { id: b, addresses: [198.18.0.2:7946, 198.18.1.2:7946] }
+            - { id: b, addresses: [198.18.0.2:7946, 198.18.1.2:7946], replication: 198.18.1.2:7947 }
           witness: { id: w, address: 198.18.2.3:7946 }
           heartbeat-interval-ms: 20
           heartbeat-misses: 5
@@ -22,7 +22,7 @@ public sealed class ClusterConfigTests : IDisposable
             - { address: 198.18.0.101/24, interface: br-svc, preference: [b, a] }
           failback: { policy: sticky }
           fencing-command: /usr/local/bin/fence-peer
-          replication: { mode: async, listen: 198.18.1.1:7947 }
+          replication: { mode: async, listen: 198.18.1.1:7947, sync-timeout-ms: 250 }
         """;
 
     private readonly TempDirectory _dir = new();
@@ -56,7 +56,10 @@ public sealed class ClusterConfigTests : IDisposable
         var c = result.Options!.Cluster;
         Assert.Equal("a", c.NodeId);
         Assert.Equal(["198.18.0.1:7946", "198.18.1.1:7946"], c.Listen.Select(e => e.ToString()));
-        Assert.Equal("b (198.18.0.2:7946, 198.18.1.2:7946)", Assert.Single(c.Peers).ToString());
+        Assert.Equal("b (198.18.0.2:7946, 198.18.1.2:7946; replication 198.18.1.2:7947)", Assert.Single(c.Peers).ToString());
+        Assert.Equal("198.18.1.1:7947", c.ReplicationListen!.ToString());
+        Assert.Equal(250, c.ReplicationSyncTimeoutMs);
+        Assert.True(c.ReplicationEnabled);
         Assert.Equal("w (198.18.2.3:7946)", c.Witness!.ToString());
         Assert.Equal(FailbackPolicy.Sticky, c.FailbackPolicy);
         Assert.Equal(ReplicationMode.Async, c.ReplicationMode);
@@ -107,10 +110,13 @@ public sealed class ClusterConfigTests : IDisposable
     [InlineData("failback: { policy: eager }", "cluster.failback.policy: must be one of preempt, sticky (got 'eager')")]
     [InlineData("failback: { delay-m: 5 }", "cluster.failback.delay-m: unknown key (did you mean 'delay-ms'?)")]
     [InlineData("replication: { mode: maybe }", "cluster.replication.mode: must be one of sync, async (got 'maybe')")]
+    [InlineData("replication: { sync-timeout-ms: 5 }", "cluster.replication.sync-timeout-ms: must be a whole number of milliseconds, 10..60000 (got '5')")]
     [InlineData("service-addresses: [{ address: 198.18.0.100, interface: br-svc, preference: [a] }]", "cluster.service-addresses[0].address: '198.18.0.100' is not address/prefix")]
     [InlineData("service-addresses: [{ address: 198.18.0.100/24, preference: [a] }]", "cluster.service-addresses[0].interface: is required")]
     [InlineData("service-addresses: [{ address: 198.18.0.100/24, interface: br-svc, preference: [a, a] }]", "cluster.service-addresses[0].preference: 'a' is listed twice")]
     [InlineData("peers: [{ id: b }]", "cluster.peers[0].addresses: is required")]
+    [InlineData("replication: { listen: 127.0.0.1:7947 }", "cluster.peers[0].replication: peer 'b' needs its replication endpoint (address:port) because cluster.replication.listen is set")]
+    [InlineData("peers: [{ id: b, addresses: [198.18.0.2:7946], replication: nowhere }]", "cluster.peers[0].replication: 'nowhere' is not an IP address with a port")]
     [InlineData("hearbeat-misses: 3", "cluster.hearbeat-misses: unknown key (did you mean 'heartbeat-misses'?)")]
     public void Bad_values_are_reported(string line, string expected)
     {

@@ -19,12 +19,16 @@ public sealed class ServerFixture : IAsyncDisposable
 
     private readonly TempDirectory _dir = new();
 
-    private ServerFixture(TandemServer server)
+    private ServerFixture(TandemServer server, TandemOptions options)
     {
         Server = server;
+        Options = options;
     }
 
-    public TandemServer Server { get; }
+    public TandemServer Server { get; private set; }
+
+    /// <summary>The options the server was started with (data directory included).</summary>
+    public TandemOptions Options { get; }
 
     public IPEndPoint Udp => Server.ListeningOn.First(l => l.Protocol == SipTransportProtocol.Udp).EndPoint;
 
@@ -50,13 +54,24 @@ public sealed class ServerFixture : IAsyncDisposable
         options = configure?.Invoke(options) ?? options;
         var server = new TandemServer(options, NullLoggerFactory.Instance);
         await server.StartAsync(CancellationToken.None);
-        var fixture = new ServerFixture(server);
+        var fixture = new ServerFixture(server, options);
         fixture._dir.Dispose();
         fixture.DataDir = dir;
         return fixture;
     }
 
     public TempDirectory DataDir { get; private set; } = null!;
+
+    /// <summary>Stops the server, keeping its data directory (a crash-free shutdown).</summary>
+    public Task StopAsync() => Server.StopAsync(CancellationToken.None);
+
+    /// <summary>Stops the server if running and starts a new one on the same options and data directory.</summary>
+    public async Task RestartAsync()
+    {
+        await Server.DisposeAsync();
+        Server = new TandemServer(Options, NullLoggerFactory.Instance);
+        await Server.StartAsync(CancellationToken.None);
+    }
 
     public async ValueTask DisposeAsync()
     {
