@@ -137,7 +137,7 @@ public sealed class TandemServer : IAsyncDisposable
         var transports = new SipTransportSet(_udp, _tcp);
         _calls = new DialogTracker(_storage.Cdrs, _time, new DialogTrackerOptions
         {
-            NodeName = Environment.MachineName,
+            NodeName = options.Cluster.NodeId ?? Environment.MachineName,
             OnError = ex => _logger.LogError(ex, "Call record tracking failed"),
         });
 
