@@ -34,7 +34,11 @@ internal sealed class ProxyCall
     public ProxyCall(ProxyCore core, SipMessage request, SipFlow inbound, ServerTransaction<SipPacket> server, RoutePlan plan, IReadOnlyList<string>? routes)
     {
         _core = core;
-        Request = request;
+        _request = request;
+        IsInvite = request.Method == SipMethod.Invite;
+        CallId = request.CallId!;
+        FromTag = request.From?.Tag ?? string.Empty;
+        ResponseTarget = SipServerCore.ResponseTarget(request, inbound);
         Inbound = inbound;
         Server = server;
         _plan = plan;
@@ -42,7 +46,17 @@ internal sealed class ProxyCall
         LoopHash = Branches.LoopHash(request);
     }
 
-    public SipMessage Request { get; }
+    private SipMessage? _request;
+
+    /// <summary>
+    /// The request as received, until the call is answered or finished: after that no new branch is
+    /// made, and keeping kilobytes per call for the 32 s of Timers L and M would cost more memory
+    /// than the rest of the call's state.
+    /// </summary>
+    public SipMessage? Request => Volatile.Read(ref _request);
+
+    /// <summary>Where responses to the caller go (RFC 3261 §18.2.2), worked out once.</summary>
+    public System.Net.IPEndPoint ResponseTarget { get; }
 
     public SipFlow Inbound { get; }
 
@@ -56,11 +70,11 @@ internal sealed class ProxyCall
     /// <summary>The caller authenticated to us: its Proxy-Authorization is consumed here.</summary>
     public bool ConsumedCredentials { get; init; }
 
-    public bool IsInvite => Request.Method == SipMethod.Invite;
+    public bool IsInvite { get; }
 
-    public string CallId => Request.CallId!;
+    public string CallId { get; }
 
-    public string FromTag => Request.From?.Tag ?? string.Empty;
+    public string FromTag { get; }
 
     public Task StartAsync() => NextStageAsync(StageOutcome.Any);
 
@@ -290,6 +304,7 @@ internal sealed class ProxyCall
         _core.ForwardSuccess(this, response, first);
         if (first)
         {
+            Volatile.Write(ref _request, null);
             _ringTimer.Cancel();
             CancelPending();
         }
@@ -432,5 +447,6 @@ internal sealed class ProxyCall
         }
 
         _core.SendFinal(this, status, response, _ringTimedOut && !_cancelled, _cancelled);
+        Volatile.Write(ref _request, null);
     }
 }

@@ -449,9 +449,16 @@ public sealed class ProxyCore
             var branchId = Branches.New(call.LoopHash);
             var via = OurVia(outFlow, call.Inbound, branchId);
             var recordRoutes = call.IsInvite ? RecordRoutes(call.Inbound, outFlow) : [];
-            var forwarded = SipRewriter.ForwardRequest(call.Request, call.Inbound.RemoteEndPoint, call.Inbound.IsReliable, branch.RequestUri, via, call.Routes, recordRoutes, call.ConsumedCredentials);
+            if (call.Request is not { } request)
+            {
+                // The call was answered or finished meanwhile: nothing more is forwarded.
+                call.OnBranchResponse(branch, 487, null);
+                return;
+            }
+
+            var forwarded = SipRewriter.ForwardRequest(request, call.Inbound.RemoteEndPoint, call.Inbound.IsReliable, branch.RequestUri, via, call.Routes, recordRoutes, call.ConsumedCredentials);
             var packet = new SipPacket(null, forwarded.Bytes, outFlow, destination.EndPoint);
-            var key = TransactionKey.ForClient(branchId, call.Request.MethodName);
+            var key = TransactionKey.ForClient(branchId, request.MethodName);
             ClientTransaction<SipPacket> transaction = call.IsInvite
                 ? new ClientInviteTransaction<SipPacket>(_context, key, packet, outFlow.IsReliable)
                 : new ClientNonInviteTransaction<SipPacket>(_context, key, packet, outFlow.IsReliable);
@@ -565,7 +572,7 @@ public sealed class ProxyCore
     internal void ForwardProvisional(ProxyCall call, SipMessage response)
     {
         var bytes = SipRewriter.StripTopVia(response);
-        call.Server.SendResponse(response.StatusCode, new SipPacket(null, bytes, call.Inbound, SipServerCore.ResponseTarget(call.Request, call.Inbound)));
+        call.Server.SendResponse(response.StatusCode, new SipPacket(null, bytes, call.Inbound, call.ResponseTarget));
         if (call.IsInvite && response.To?.Tag is { } toTag)
         {
             _d.Events.CallRinging(call.CallId, call.FromTag, toTag, _d.Time.GetUtcNow());
@@ -575,7 +582,7 @@ public sealed class ProxyCore
     internal void ForwardSuccess(ProxyCall call, SipMessage response, bool first)
     {
         var bytes = SipRewriter.StripTopVia(response);
-        var packet = new SipPacket(null, bytes, call.Inbound, SipServerCore.ResponseTarget(call.Request, call.Inbound));
+        var packet = new SipPacket(null, bytes, call.Inbound, call.ResponseTarget);
         if (!call.Server.SendResponse(response.StatusCode, packet))
         {
             // The INVITE was already answered (e.g. 487 after CANCEL): a late 2xx still must reach the caller.
@@ -600,10 +607,10 @@ public sealed class ProxyCore
         else
         {
             var reason = noAnswer ? "Temporarily Unavailable (no answer)" : ReasonFor(status);
-            bytes = NewResponse(call.Request, status, reason).ToBytes(call.Inbound.RemoteEndPoint);
+            bytes = NewResponse(call.Request!, status, reason).ToBytes(call.Inbound.RemoteEndPoint);
         }
 
-        call.Server.SendResponse(status, new SipPacket(null, bytes, call.Inbound, SipServerCore.ResponseTarget(call.Request, call.Inbound)));
+        call.Server.SendResponse(status, new SipPacket(null, bytes, call.Inbound, call.ResponseTarget));
         if (call.IsInvite)
         {
             Interlocked.Decrement(ref _activeCalls);
