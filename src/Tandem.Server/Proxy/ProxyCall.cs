@@ -62,7 +62,7 @@ internal sealed class ProxyCall
 
     public ServerTransaction<SipPacket> Server { get; }
 
-    /// <summary>Route set to send downstream (ours removed), or null to copy the request's.</summary>
+    /// <summary>Route set to send downstream, after our own entries were removed (route pre-processing, §16.4).</summary>
     public IReadOnlyList<string>? Routes { get; }
 
     public string LoopHash { get; }

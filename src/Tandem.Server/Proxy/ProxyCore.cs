@@ -162,7 +162,7 @@ public sealed class ProxyCore
             Send(server, new SipResponse(request, 100, "Trying"), flow);
         }
 
-        var proxyCall = new ProxyCall(this, request, flow, server, plan, routes.Count > 0 ? routes : null)
+        var proxyCall = new ProxyCall(this, request, flow, server, plan, routes)
         {
             ConsumedCredentials = !trusted && _d.Authenticator is not null,
         };

@@ -229,6 +229,95 @@ public class ProxyTests
     }
 
     [Fact]
+    public async Task A_strict_router_upstream_is_undone_and_the_last_Route_becomes_the_target()
+    {
+        await using var fixture = await StartAsync();
+        using var caller = new SipPeer();
+        using var callee = new SipPeer();
+        await RegisterAsync(fixture, callee, "bob");
+
+        // RFC 3261 §16.4: the Request-URI is our own address and the real target is the last Route.
+        await caller.SendAsync(
+            $"INVITE sip:127.0.0.1:{fixture.Udp.Port} SIP/2.0\r\nVia: SIP/2.0/UDP {caller.Address};branch=z9hG4bKstrict;rport\r\n" +
+            "Route: <sip:bob@example.com>\r\nFrom: <sip:carol@example.com>;tag=c1\r\nTo: <sip:bob@example.com>\r\n" +
+            $"Call-ID: strict-1\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@{caller.Address}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", fixture.Udp);
+        var (invite, _) = await callee.ExpectRequestAsync("INVITE");
+        Assert.Equal($"sip:bob@{callee.Address}", invite.RequestUriText);
+        Assert.False(invite.HasHeader(HeaderId.Route));
+    }
+
+    [Fact]
+    public async Task A_call_that_changes_transport_is_record_routed_twice()
+    {
+        await using var fixture = await StartAsync();
+        using var caller = new SipPeer();
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(fixture.Tcp);
+        var stream = tcp.GetStream();
+        var local = (IPEndPoint)tcp.Client.LocalEndPoint!;
+        var register =
+            $"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{local.Port};branch=z9hG4bKtcpreg\r\n" +
+            "From: <sip:bob@example.com>;tag=r\r\nTo: <sip:bob@example.com>\r\nCall-ID: tcp-reg\r\nCSeq: 1 REGISTER\r\n" +
+            $"Contact: <sip:bob@127.0.0.1:{local.Port};transport=tcp>\r\nExpires: 600\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(register));
+        var registered = await ReadMessageAsync(stream);
+        Assert.Equal(200, registered.StatusCode);
+
+        await caller.SendAsync(Invite(caller, "bob", "xport-1"), fixture.Udp);
+        var invite = await ReadMessageAsync(stream);
+        Assert.Equal("INVITE", invite.MethodName);
+        var recordRoutes = new List<string>();
+        foreach (var value in invite.GetHeaderValues(HeaderId.RecordRoute))
+        {
+            recordRoutes.Add(value.ToString());
+        }
+
+        // The callee-facing (TCP) entry on top, the caller-facing (UDP) one below it (RFC 5658).
+        Assert.Equal([$"<sip:127.0.0.1:{fixture.Tcp.Port};transport=tcp;lr>", $"<sip:127.0.0.1:{fixture.Udp.Port};lr>"], recordRoutes);
+        Assert.Equal("TCP", invite.TopVia.Transport);
+    }
+
+    [Fact]
+    public async Task Contacts_behind_NAT_get_OPTIONS_keep_alives_where_they_registered_from()
+    {
+        await using var fixture = await StartAsync(o => o with { Registrar = o.Registrar with { NatKeepAliveIntervalS = 1 } });
+        using var phone = new SipPeer();
+
+        // The Contact names a private address; the REGISTER came from the peer's socket.
+        await phone.SendAsync(
+            $"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.2.3:5060;branch=z9hG4bKnat;rport\r\n" +
+            "From: <sip:bob@example.com>;tag=r\r\nTo: <sip:bob@example.com>\r\nCall-ID: nat-reg\r\nCSeq: 1 REGISTER\r\n" +
+            "Contact: <sip:bob@10.1.2.3:5060>\r\nExpires: 600\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", fixture.Udp);
+        await phone.ExpectResponseAsync(200, "REGISTER");
+        var (ping, _) = await phone.ExpectRequestAsync("OPTIONS", 4000);
+        Assert.Equal("sip:bob@10.1.2.3:5060", ping.RequestUriText);
+    }
+
+    private static async Task<SipMessage> ReadMessageAsync(System.Net.Sockets.NetworkStream stream)
+    {
+        var buffer = new byte[16384];
+        var filled = 0;
+        using var cts = new CancellationTokenSource(3000);
+        while (true)
+        {
+            var status = SipFraming.TryFrame(buffer.AsSpan(0, filled), 65535, out _, out var length);
+            if (status == FrameStatus.Message)
+            {
+                return SipParser.Parse(buffer.AsSpan(0, length)).Message!;
+            }
+
+            if (status == FrameStatus.KeepAlive)
+            {
+                buffer.AsSpan(length, filled - length).CopyTo(buffer);
+                filled -= length;
+                continue;
+            }
+
+            filled += await stream.ReadAsync(buffer.AsMemory(filled), cts.Token);
+        }
+    }
+
+    [Fact]
     public async Task A_request_that_comes_back_unchanged_is_a_loop()
     {
         // Listening on the wildcard address, 127.0.0.2 reaches us but is not one of our interface
