@@ -28,55 +28,43 @@ public sealed class WriteBehindOptions
 /// A clean shutdown (<see cref="DisposeAsync"/>) loses nothing. Reads flush first, so they always
 /// see the caller's own changes.
 /// </remarks>
-public sealed class WriteBehindBindingStore : IBindingStore
+public sealed class WriteBehindBindingStore : IBindingStore, IWriteBehindBuffer<WriteBehindBindingStore.Batch>
 {
     private readonly SqliteBindingStore _inner;
-    private readonly TimeSpan _interval;
-    private readonly int _maxBatchSize;
-    private readonly Action<Exception>? _onWriteError;
-    private readonly Lock _gate = new();
-    private readonly List<(long Target, TaskCompletionSource Done)> _waiters = [];
-    private readonly Task _writer;
+    private readonly WriteBehindQueue<Batch> _queue;
 
     private Dictionary<(string Aor, string ContactUri), BindingChange> _pending = [];
     private DateTimeOffset? _pendingSweep;
-    private long _accepted;
-    private long _persisted;
-    private TaskCompletionSource _wake = NewSignal();
-    private bool _stopping;
-    private Exception? _finalError;
-    private long _batchesWritten;
-    private long _changesWritten;
 
     public WriteBehindBindingStore(SqliteBindingStore inner, WriteBehindOptions? options = null)
     {
         options ??= new WriteBehindOptions();
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.FlushInterval, TimeSpan.Zero);
-        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBatchSize, 1);
         _inner = inner;
-        _interval = options.FlushInterval;
-        _maxBatchSize = options.MaxBatchSize;
-        _onWriteError = options.OnWriteError;
-        _writer = Task.Run(RunWriterAsync);
+        _queue = new WriteBehindQueue<Batch>(this, options);
+        _queue.Start();
     }
 
     /// <summary>Transactions committed so far (for tests and metrics).</summary>
-    public long BatchesWritten => Interlocked.Read(ref _batchesWritten);
+    public long BatchesWritten => _queue.BatchesWritten;
 
     /// <summary>Binding rows written or deleted so far, after coalescing.</summary>
-    public long ChangesWritten => Interlocked.Read(ref _changesWritten);
+    public long ChangesWritten => _queue.ItemsWritten;
 
     /// <summary>Changes accepted but not yet committed.</summary>
     public int PendingCount
     {
         get
         {
-            lock (_gate)
+            lock (_queue.Gate)
             {
                 return _pending.Count;
             }
         }
     }
+
+    bool IWriteBehindBuffer<Batch>.HasWork => HasWork;
+
+    int IWriteBehindBuffer<Batch>.PendingCount => _pending.Count;
 
     public async Task<IReadOnlyList<Binding>> LoadAllAsync(CancellationToken cancellationToken = default)
     {
@@ -104,212 +92,70 @@ public sealed class WriteBehindBindingStore : IBindingStore
 
     public ValueTask DeleteExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
     {
-        lock (_gate)
+        lock (_queue.Gate)
         {
-            ObjectDisposedException.ThrowIf(_stopping, this);
+            ObjectDisposedException.ThrowIf(_queue.IsStopping, this);
             var hadWork = HasWork;
             // The sweep runs first in the batch, so a queued upsert that is already expired would
             // survive it: turn such upserts into deletes now, keeping the order the caller saw.
             ExpireQueued(_pending, now);
             _pendingSweep = _pendingSweep is { } earlier && earlier > now ? earlier : now;
-            _accepted++;
-            if (!hadWork)
-            {
-                _wake.TrySetResult();
-            }
+            _queue.Accept(wake: !hadWork);
         }
 
         return ValueTask.CompletedTask;
     }
 
     /// <summary>Completes when every change accepted before the call is committed; faults if that batch failed.</summary>
-    public Task FlushAsync(CancellationToken cancellationToken = default)
-    {
-        TaskCompletionSource done;
-        lock (_gate)
-        {
-            if (_persisted >= _accepted)
-            {
-                return Task.CompletedTask;
-            }
-
-            if (_stopping && _writer.IsCompleted)
-            {
-                return Task.FromException(new StorageException("the write-behind store is closed with unwritten changes", _finalError!));
-            }
-
-            done = NewSignal();
-            _waiters.Add((_accepted, done));
-            _wake.TrySetResult();
-        }
-
-        return done.Task.WaitAsync(cancellationToken);
-    }
+    public Task FlushAsync(CancellationToken cancellationToken = default) =>
+        _queue.FlushAsync("the write-behind store is closed with unwritten changes", cancellationToken);
 
     /// <summary>Stops the writer after committing everything queued. Throws if the last batch cannot be written.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        lock (_gate)
-        {
-            if (_stopping)
-            {
-                return;
-            }
+    public ValueTask DisposeAsync() =>
+        _queue.DisposeAsync(_inner, "binding changes could not be written before shutdown");
 
-            _stopping = true;
-            _wake.TrySetResult();
+    Batch IWriteBehindBuffer<Batch>.TakeBatch()
+    {
+        var batch = new Batch(_pending, _pendingSweep);
+        _pending = [];
+        _pendingSweep = null;
+        return batch;
+    }
+
+    void IWriteBehindBuffer<Batch>.PutBack(Batch batch)
+    {
+        // Put the batch back under anything queued since; newer changes win.
+        if (_pendingSweep is { } newerSweep)
+        {
+            ExpireQueued(batch.Changes, newerSweep);
         }
 
-        await _writer;
-        await _inner.DisposeAsync();
-        if (_finalError is not null)
+        foreach (var (key, change) in batch.Changes)
         {
-            throw new StorageException("binding changes could not be written before shutdown", _finalError);
+            _pending.TryAdd(key, change);
+        }
+
+        if (batch.Sweep is { } failedSweep && (_pendingSweep is null || _pendingSweep < failedSweep))
+        {
+            _pendingSweep = failedSweep;
         }
     }
+
+    Task IWriteBehindBuffer<Batch>.WriteAsync(Batch batch) => _inner.ApplyBatchAsync(batch.Sweep, batch.Changes.Values);
+
+    int IWriteBehindBuffer<Batch>.CountOf(Batch batch) => batch.Changes.Count;
 
     private bool HasWork => _pending.Count > 0 || _pendingSweep is not null;
 
-    private bool IsUrgent => _stopping || _waiters.Count > 0 || _pending.Count >= _maxBatchSize;
-
     private void Enqueue(BindingChange change)
     {
-        lock (_gate)
+        lock (_queue.Gate)
         {
-            ObjectDisposedException.ThrowIf(_stopping, this);
+            ObjectDisposedException.ThrowIf(_queue.IsStopping, this);
             var hadWork = HasWork;
             _pending[(change.Aor, change.ContactUri)] = change;
-            _accepted++;
-            if (!hadWork || _pending.Count >= _maxBatchSize)
-            {
-                _wake.TrySetResult();
-            }
+            _queue.Accept(wake: !hadWork || _pending.Count >= _queue.MaxBatchSize);
         }
-    }
-
-    private async Task RunWriterAsync()
-    {
-        while (true)
-        {
-            // Sleep until there is something to write.
-            Task idle;
-            lock (_gate)
-            {
-                RearmWake();
-                if (!HasWork && _stopping)
-                {
-                    return;
-                }
-
-                idle = HasWork ? Task.CompletedTask : _wake.Task;
-            }
-
-            await idle;
-
-            // Let the batch gather for one interval unless it is full, flushed or stopping.
-            Task cutShort;
-            lock (_gate)
-            {
-                RearmWake();
-                cutShort = IsUrgent ? Task.CompletedTask : _wake.Task;
-            }
-
-            if (!cutShort.IsCompleted)
-            {
-                await Task.WhenAny(cutShort, Task.Delay(_interval));
-            }
-
-            if (!await WriteBatchAsync())
-            {
-                lock (_gate)
-                {
-                    if (_stopping)
-                    {
-                        return;
-                    }
-                }
-
-                // Back off one interval before retrying a failed batch.
-                await Task.Delay(_interval);
-            }
-        }
-    }
-
-    private async Task<bool> WriteBatchAsync()
-    {
-        Dictionary<(string Aor, string ContactUri), BindingChange> batch;
-        DateTimeOffset? sweep;
-        long target;
-        lock (_gate)
-        {
-            if (!HasWork)
-            {
-                return true;
-            }
-
-            batch = _pending;
-            sweep = _pendingSweep;
-            target = _accepted;
-            _pending = [];
-            _pendingSweep = null;
-        }
-
-        try
-        {
-            await _inner.ApplyBatchAsync(sweep, batch.Values);
-        }
-        catch (Exception error)
-        {
-            lock (_gate)
-            {
-                // Put the batch back under anything queued since; newer changes win.
-                if (_pendingSweep is { } newerSweep)
-                {
-                    ExpireQueued(batch, newerSweep);
-                }
-
-                foreach (var (key, change) in batch)
-                {
-                    _pending.TryAdd(key, change);
-                }
-
-                if (sweep is { } failedSweep && (_pendingSweep is null || _pendingSweep < failedSweep))
-                {
-                    _pendingSweep = failedSweep;
-                }
-
-                foreach (var (_, done) in _waiters)
-                {
-                    done.TrySetException(error);
-                }
-
-                _waiters.Clear();
-                _finalError = error;
-            }
-
-            _onWriteError?.Invoke(error);
-            return false;
-        }
-
-        lock (_gate)
-        {
-            _persisted = target;
-            _finalError = null;
-            _batchesWritten++;
-            _changesWritten += batch.Count;
-            _waiters.RemoveAll(w =>
-            {
-                if (w.Target > target)
-                {
-                    return false;
-                }
-
-                w.Done.TrySetResult();
-                return true;
-            });
-        }
-
-        return true;
     }
 
     private static void ExpireQueued(Dictionary<(string Aor, string ContactUri), BindingChange> queue, DateTimeOffset now)
@@ -323,14 +169,6 @@ public sealed class WriteBehindBindingStore : IBindingStore
         }
     }
 
-    // Called under the lock: a completed signal has been seen, arm a fresh one.
-    private void RearmWake()
-    {
-        if (_wake.Task.IsCompleted)
-        {
-            _wake = NewSignal();
-        }
-    }
-
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>The changes and the expiry sweep one transaction writes.</summary>
+    internal readonly record struct Batch(Dictionary<(string Aor, string ContactUri), BindingChange> Changes, DateTimeOffset? Sweep);
 }
