@@ -191,6 +191,14 @@ cpu_ticks() {
   echo "$total"
 }
 
+# Busy CPU time of the whole machine (clock ticks over all cores: user, nice,
+# system, irq, softirq, steal from /proc/stat). Minus the server's and SIPp's
+# own ticks it is what else ran meanwhile: kernel network softirq time not
+# charged to a process (a few %), plus anything foreign, such as a build.
+machine_busy_ticks() {
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
 # Memory of the server in KiB: sum of PSS over its processes (shared memory,
 # such as Kamailio's shm pool, counted once, not once per worker).
 server_pss_kb() {

@@ -8,7 +8,8 @@
 #
 #   --bindings  distinct bindings to add (default 100000; --quick: 10000)
 #   --users     users (AORs) they are spread over (default 10000; --quick: 1000),
-#               so each AOR gets bindings/users contacts (Kamailio allows 16)
+#               so each AOR gets bindings/users contacts (at most 16: Kamailio's
+#               max_contacts; for Tandem the script sets registrar.max-contacts to 16)
 #   --rate      REGISTER exchanges per second (default 2000: far below the
 #               servers' limits, so no call fails and memory is not inflated by
 #               queues)
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     --bindings) bindings=$2; shift 2 ;;
     --users) users=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -47,7 +48,12 @@ trap 'exit 130' INT TERM
 
 case "$target" in
   kamailio) start_kamailio "$users" 2 512 ;;
-  tandem) start_tandem "$users" ;;
+  tandem)
+    # The warm-up adds one more contact to users/10 of the AORs, so with the default
+    # 10 contacts per AOR those would get 11; allow 16 like Kamailio's config
+    # (tests/kamailio/registrar.cfg.in, registrar max_contacts).
+    export TANDEM_REGISTRAR_MAX_CONTACTS=16
+    start_tandem "$users" ;;
 esac
 users_csv "$BENCH_WORK/users.csv" 1 "$users"
 
