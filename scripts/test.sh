@@ -21,7 +21,7 @@
 #               on a loopback port for the RFC 3263 resolution tests
 #               (tests/Tandem.Server.Tests/Resolution).
 #   iproute2    `ip`: the cluster tests build network namespaces joined by a bridge
-#               (tests/Tandem.Cluster.Tests/Netns) and the service address manager
+#               (src/Tandem.Lab/Netns) and the service address manager
 #               adds/removes addresses with it; tests/Tandem.EndToEnd.Tests/Cluster
 #               runs real `tandem run`/`tandem witness` processes in such namespaces.
 #   procps      `sysctl` and `kill`, used by the namespace test harness.

@@ -23,7 +23,10 @@ public sealed class ServiceAddressManagerUnitTests
         runner.On("link show", 0, Link);
         runner.On("addr add", 0, "");
         var announcer = new RecordingAnnouncer();
-        await using var manager = new ServiceAddressManager(new ServiceAddressOptions { NetworkNamespace = "ns1" }, runner, announcer);
+        // The later announcements come well after the first, so a busy machine cannot send the second
+        // before the assertion on the first.
+        var schedule = new[] { TimeSpan.Zero, TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(400) };
+        await using var manager = new ServiceAddressManager(new ServiceAddressOptions { NetworkNamespace = "ns1", AnnouncementSchedule = schedule }, runner, announcer);
 
         var result = await manager.AcquireAsync(ServiceAddress.Parse("198.18.0.100/24"), "eth0");
         Assert.Equal(AddressChange.Added, result.Change);

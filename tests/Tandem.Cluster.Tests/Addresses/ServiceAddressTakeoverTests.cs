@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Tandem.Cluster.Addresses;
-using Tandem.Cluster.Tests.Netns;
+using Tandem.Lab.Netns;
 using Xunit.Abstractions;
 
 namespace Tandem.Cluster.Tests.Addresses;

@@ -1,5 +1,6 @@
 using System.Net;
 using Tandem.Cluster.Addresses;
+using Tandem.Lab.Netns;
 using Xunit.Abstractions;
 
 namespace Tandem.Cluster.Tests.Netns;

@@ -4,15 +4,15 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using Tandem.Cluster.Tests.Netns;
 using Tandem.EndToEnd.Tests.Infrastructure;
+using Tandem.Lab.Netns;
 using Xunit.Abstractions;
 
 namespace Tandem.EndToEnd.Tests.Cluster;
 
 /// <summary>
 /// Real `tandem run` nodes a and b and a `tandem witness`, each in its own network namespace on one
-/// bridge (tests/Tandem.Cluster.Tests/Netns), sharing the service address 198.18.0.100/24 (preference
+/// bridge (src/Tandem.Lab/Netns), sharing the service address 198.18.0.100/24 (preference
 /// a, b; failback sticky). A client namespace sends SIP OPTIONS to the service address; `ip -j addr`
 /// in each node namespace says who has it. Steps: kill -9 of the holder a → b; a restarted removes
 /// its leftover copy; SIGSTOP b → a; SIGCONT b → b lets go (a is first in the preference); SIGTERM a

@@ -7,7 +7,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Tandem.Cluster.Addresses;
 
-namespace Tandem.Cluster.Tests.Netns;
+namespace Tandem.Lab.Netns;
 
 /// <summary>
 /// A throw-away Ethernet segment built from Linux network namespaces:
@@ -178,11 +178,11 @@ public sealed partial class NetnsLab : IAsyncDisposable
     }
 
     /// <summary>Runs <c>ip -n NS args…</c>; throws with the command and stderr if it fails.</summary>
-    internal static Task<CommandResult> IpAsync(string ns, params string[] args)
+    public static Task<CommandResult> IpAsync(string ns, params string[] args)
         => CommandRunner.Instance.RunCheckedAsync("ip", ["-n", ns, .. args], Timeout);
 
     /// <summary>Runs <c>ip netns exec NS file args…</c> to completion; throws if it fails.</summary>
-    internal static Task<CommandResult> ExecAsync(string ns, string fileName, params string[] args)
+    public static Task<CommandResult> ExecAsync(string ns, string fileName, params string[] args)
         => CommandRunner.Instance.RunCheckedAsync("ip", ["netns", "exec", ns, fileName, .. args], Timeout);
 
     public async ValueTask DisposeAsync()

@@ -6,7 +6,7 @@ using System.Text;
 using System.Text.Json;
 using Tandem.Cluster.Addresses;
 
-namespace Tandem.Cluster.Tests.Netns;
+namespace Tandem.Lab.Netns;
 
 /// <summary>One namespace of a <see cref="NetnsLab"/>: a "machine" with one NIC, <c>eth0</c>, on the lab's segment.</summary>
 public sealed class NetnsHost
@@ -109,7 +109,7 @@ public sealed class NetnsHost
 
     public override string ToString() => $"{Role} ({Namespace}, {Address}, {MacText})";
 
-    internal static string FormatMac(PhysicalAddress mac) => string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
+    public static string FormatMac(PhysicalAddress mac) => string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
 }
 
 /// <summary>Answers every datagram with "&lt;reply&gt; &lt;datagram&gt;" (the probe's nonce comes back); counts what it answered.</summary>

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Tandem.Cluster.Tests.Netns;
+namespace Tandem.Lab.Netns;
 
 /// <summary>An <see cref="ILogger"/> that writes to a test's output (xunit's ITestOutputHelper.WriteLine), with a millisecond clock.</summary>
 public sealed class TestOutputLogger(Action<string> write, string category) : ILogger

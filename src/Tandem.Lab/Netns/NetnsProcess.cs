@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Tandem.Cluster.Tests.Netns;
+namespace Tandem.Lab.Netns;
 
 /// <summary>
 /// A process started inside a network namespace with <c>ip netns exec NS cmd …</c>. iproute2 execs the

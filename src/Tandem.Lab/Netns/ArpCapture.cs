@@ -5,7 +5,7 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Tandem.Cluster.Addresses;
 
-namespace Tandem.Cluster.Tests.Netns;
+namespace Tandem.Lab.Netns;
 
 /// <summary>One ARP packet seen on a host's eth0 (in either direction).</summary>
 public sealed record ArpPacket(TimeSpan At, PhysicalAddress EthernetSource, int Operation, PhysicalAddress SenderMac, IPAddress SenderIp, PhysicalAddress TargetMac, IPAddress TargetIp)
