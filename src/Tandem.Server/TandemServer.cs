@@ -98,6 +98,16 @@ public sealed class TandemServer : IAsyncDisposable
 
         IRequestAuthenticator? authenticator = null;
         var subscribers = new SubscriberCache(_storage.Subscribers, _time, TimeSpan.FromSeconds(5));
+        if (Replication is not null)
+        {
+            // Accounts written from the cluster or the change journal are seen by the next REGISTER.
+            Replication.SubscriberChanged += subscribers.Invalidate;
+        }
+        else
+        {
+            await new SqliteSubscriberStore(_storage.Database).DiscardChangesIfNeverReplicatedAsync(cancellationToken);
+        }
+
         if (options.Auth.Enabled)
         {
             var nonces = new NonceService(Encoding.UTF8.GetBytes(options.Auth.SharedSecret!), _time, options.Auth.NonceLifetime);
@@ -163,6 +173,7 @@ public sealed class TandemServer : IAsyncDisposable
             Core.Context,
             Core.ClientTransactions);
         Routing = new RoutingTable(options, (user, domain) => subscribers.Exists(user, domain) || Locations.Get($"sip:{user}@{domain}").Count > 0, _time);
+        Replication?.AttachRouting(Routing);
         Core.Identity = identity;
         Core.Proxy = proxy;
         if (options.Registrar.NatKeepAliveIntervalS > 0)

@@ -97,6 +97,7 @@ public sealed partial class ReplicationBridge : IBindingReplicator, IAsyncDispos
         node.Store.Changed += bridge.OnStoreChanged;
         await node.StartAsync(cancellationToken);
         var merged = await bridge.MergeReplicatedAsync(cancellationToken);
+        await bridge.StartSubscribersAsync(storage.Database, cancellationToken);
         Log.Started(bridge._logger, node.NodeId.Value, node.ListenEndPoint?.ToString() ?? "-", cluster.ReplicationMode.ToString().ToLowerInvariant(), merged);
 
         bridge._applier = Task.Run(() => bridge.ApplyRemoteAsync(bridge._stop.Token), CancellationToken.None);
@@ -183,6 +184,14 @@ public sealed partial class ReplicationBridge : IBindingReplicator, IAsyncDispos
         {
             _remote.Writer.TryWrite(DialogPrefix + change.Record.Key);
         }
+        else if (!change.IsLocal && change.Record.Kind == SubscriberCodec.Kind)
+        {
+            OnRemoteSubscriber(change.Record.Key);
+        }
+        else if (!change.IsLocal && change.Record.Kind == RoutingCodec.Kind && _routing is not null)
+        {
+            _remote.Writer.TryWrite(RoutingSignal);
+        }
     }
 
     private async Task<int> MergeReplicatedAsync(CancellationToken cancellationToken)
@@ -240,6 +249,10 @@ public sealed partial class ReplicationBridge : IBindingReplicator, IAsyncDispos
                     if (key.StartsWith(DialogPrefix, StringComparison.Ordinal))
                     {
                         await ApplyDialogAsync(key[DialogPrefix.Length..], cancellationToken);
+                    }
+                    else if (key == RoutingSignal)
+                    {
+                        ApplyReplicatedRouting();
                     }
                     else
                     {
@@ -332,6 +345,11 @@ public sealed partial class ReplicationBridge : IBindingReplicator, IAsyncDispos
             Calls.Changed -= OnLocalDialogChanged;
         }
 
+        if (_routing is not null)
+        {
+            _routing.Reloaded -= OnRoutingReloaded;
+        }
+
         _remote.Writer.TryComplete();
         try
         {
@@ -340,8 +358,10 @@ public sealed partial class ReplicationBridge : IBindingReplicator, IAsyncDispos
         finally
         {
             await _stop.CancelAsync();
+            await _subscriberLoop;
             await Node.DisposeAsync();
             _stop.Dispose();
+            _subscriberSignal.Dispose();
         }
     }
 

@@ -94,7 +94,39 @@ public static class ConfigLoader
         }
 
         Validate(state);
+        if (state.Errors.Count == 0)
+        {
+            var fromFile = path is not null && state.RoutingValues.Values.Any(v => v.Origin.Source == path);
+            state.SetRoutingDocument(fromFile ? path : null, fromFile ? File.GetLastWriteTimeUtc(path!) : null);
+        }
+
         return new ConfigResult(state.Errors.Count == 0 ? state.Options : null, state.Errors, path, state.Origins);
+    }
+
+    /// <summary>
+    /// Reads a routing document (<see cref="RoutingOptions.Document"/>, e.g. one replicated from
+    /// another node) on top of <paramref name="baseOptions"/>: the result is <paramref name="baseOptions"/>
+    /// with its routing replaced, validated exactly like a file (including against <c>sip.domains</c>).
+    /// Any top-level key other than <c>routing</c> is an error.
+    /// </summary>
+    /// <param name="source">Names the document in errors, e.g. "routing replicated from node a".</param>
+    public static ConfigResult LoadRouting(string document, string source, TandemOptions baseOptions)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        ArgumentNullException.ThrowIfNull(baseOptions);
+        var state = new LoadState(baseOptions with { Routing = new RoutingOptions() });
+        ReadText(document, source, state, routingOnly: true);
+        if (state.Errors.Count == 0)
+        {
+            RoutingSchema.Validate(state.Options, state.Fail);
+        }
+
+        if (state.Errors.Count == 0)
+        {
+            state.SetRoutingDocument(null, null);
+        }
+
+        return new ConfigResult(state.Errors.Count == 0 ? state.Options : null, state.Errors, null, state.Origins);
     }
 
     public static IReadOnlyDictionary<string, string> ProcessEnvironment()
@@ -125,6 +157,11 @@ public static class ConfigLoader
             return;
         }
 
+        ReadText(text, fileName, state, routingOnly: false);
+    }
+
+    private static void ReadText(string text, string fileName, LoadState state, bool routingOnly)
+    {
         var stream = new YamlStream();
         try
         {
@@ -159,7 +196,11 @@ public static class ConfigLoader
         {
             var name = ((keyNode as YamlScalarNode)?.Value) ?? "";
             var origin = new ConfigOrigin(fileName, Line(keyNode));
-            if (ConfigSchema.Sections.Contains(name))
+            if (routingOnly && name != "routing")
+            {
+                state.Errors.Add(new ConfigError(origin, name, "a routing document holds only the routing section"));
+            }
+            else if (ConfigSchema.Sections.Contains(name))
             {
                 ReadSection(name, valueNode, fileName, state);
             }
@@ -302,7 +343,56 @@ public static class ConfigLoader
 
     private sealed class LoadState
     {
-        public TandemOptions Options { get; private set; } = new();
+        public LoadState(TandemOptions? initial = null)
+        {
+            Options = initial ?? new TandemOptions();
+        }
+
+        public TandemOptions Options { get; private set; }
+
+        /// <summary>The raw value applied last to each routing key, for <see cref="RoutingOptions.Document"/>.</summary>
+        public Dictionary<string, (ConfigValue Value, ConfigOrigin Origin)> RoutingValues { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Stores the effective routing section as one YAML document (keys in schema order).</summary>
+        public void SetRoutingDocument(string? file, DateTimeOffset? modifiedAt)
+        {
+            var section = new YamlMappingNode();
+            foreach (var key in ConfigSchema.Keys)
+            {
+                if (RoutingValues.TryGetValue(key.Path, out var applied))
+                {
+                    section.Add(key.Path[(key.Path.IndexOf('.', StringComparison.Ordinal) + 1)..], ToNode(key, applied.Value));
+                }
+            }
+
+            var document = "";
+            if (section.Children.Count > 0)
+            {
+                var writer = new StringWriter { NewLine = "\n" };
+                new YamlStream(new YamlDocument(new YamlMappingNode { { "routing", section } })).Save(writer, assignAnchors: false);
+                document = writer.ToString();
+            }
+
+            Options = Options with { Routing = Options.Routing with { Document = document, File = file, ModifiedAt = modifiedAt } };
+        }
+
+        private static YamlNode ToNode(ConfigKey key, ConfigValue value)
+        {
+            if (value.Node is { } node)
+            {
+                return node;
+            }
+
+            if (key.Structured && !string.IsNullOrWhiteSpace(value.Scalar))
+            {
+                // An environment variable holds the value in YAML flow style (it parsed, or it would not be here).
+                var stream = new YamlStream();
+                stream.Load(new StringReader(value.Scalar));
+                return stream.Documents.Count == 0 ? new YamlScalarNode("") : stream.Documents[0].RootNode;
+            }
+
+            return new YamlSequenceNode(value.AsList().Select(item => (YamlNode)new YamlScalarNode(item)));
+        }
 
         public List<ConfigError> Errors { get; } = [];
 
@@ -320,6 +410,11 @@ public static class ConfigLoader
             {
                 Options = options;
                 Origins[key.Path] = origin;
+                if (key.Path.StartsWith("routing.", StringComparison.Ordinal))
+                {
+                    RoutingValues[key.Path] = (value, origin);
+                }
+
                 foreach (var stale in Locations.Keys.Where(p => IsPartOf(p, key.Path)).ToList())
                 {
                     Locations.Remove(stale);

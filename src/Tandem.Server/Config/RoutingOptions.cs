@@ -23,6 +23,19 @@ public sealed record RoutingOptions
 
     /// <summary>Tried in order, the first whose pattern matches wins; key <c>routing.outbound-routes</c>.</summary>
     public IReadOnlyList<OutboundRoute> OutboundRoutes { get; init; } = [];
+
+    /// <summary>
+    /// The section these options were read from, as one YAML document (<c>routing:</c> and the keys
+    /// that were set, file and environment merged); empty when no routing key was set. This is what
+    /// a cluster replicates (<see cref="Config.ConfigLoader.LoadRouting"/> reads it back).
+    /// </summary>
+    public string Document { get; init; } = "";
+
+    /// <summary>The file the section came from; null when no routing key was set there.</summary>
+    public string? File { get; init; }
+
+    /// <summary>Last change of <see cref="File"/>; null when the section did not come from a file.</summary>
+    public DateTimeOffset? ModifiedAt { get; init; }
 }
 
 /// <summary>Call forwarding of one local user (<c>routing.users.&lt;user@domain&gt;</c>).</summary>

@@ -6,7 +6,8 @@ namespace Tandem.Server.Registrar;
 /// <summary>
 /// Keeps recently used subscribers in memory so digest checks don't read the database on every
 /// REGISTER (Kamailio keeps passwords in memory for the same reason). Entries live a few seconds,
-/// so `tandem user passwd/remove` from another process takes effect within that time.
+/// so `tandem user passwd/remove` from another process takes effect within that time; in a cluster
+/// the replication bridge drops an entry as soon as it writes the account (<see cref="Invalidate"/>).
 /// </summary>
 public sealed class SubscriberCache
 {
@@ -16,6 +17,7 @@ public sealed class SubscriberCache
     private readonly int _capacity;
     private readonly ConcurrentDictionary<(string User, string Domain), Entry> _entries = new();
     private readonly ConcurrentDictionary<string, (bool Served, long LoadedAt)> _domains = new(StringComparer.OrdinalIgnoreCase);
+    private long _generation;
 
     public SubscriberCache(ISubscriberStore store, TimeProvider time, TimeSpan lifetime, int capacity = 200_000)
     {
@@ -27,14 +29,22 @@ public sealed class SubscriberCache
 
     public async ValueTask<Subscriber?> GetAsync(string username, string domain, CancellationToken cancellationToken)
     {
-        var key = (username, domain);
+        // Domains compare case-insensitively; ToLowerInvariant returns the same string when already lower case.
+        var key = (username, domain.ToLowerInvariant());
         var now = _time.GetTimestamp();
         if (_entries.TryGetValue(key, out var entry) && _time.GetElapsedTime(entry.LoadedAt, now) < _lifetime)
         {
             return entry.Subscriber;
         }
 
+        var generation = Volatile.Read(ref _generation);
         var subscriber = await _store.GetAsync(username, domain, cancellationToken);
+        if (generation != Volatile.Read(ref _generation))
+        {
+            // Invalidated while reading: the row read may be the old one, so do not keep it.
+            return subscriber;
+        }
+
         if (_entries.Count >= _capacity)
         {
             // Bounded: unknown-user floods must not grow memory. Start over rather than track LRU.
@@ -43,6 +53,14 @@ public sealed class SubscriberCache
 
         _entries[key] = new Entry(subscriber, now);
         return subscriber;
+    }
+
+    /// <summary>Forgets the cached account (and which domains are served): it was just changed.</summary>
+    public void Invalidate(string username, string domain)
+    {
+        Interlocked.Increment(ref _generation);
+        _entries.TryRemove((username, domain.ToLowerInvariant()), out _);
+        _domains.Clear();
     }
 
     /// <summary>

@@ -3,7 +3,8 @@ using Tandem.Server.Config;
 namespace Tandem.Server.Routing;
 
 /// <summary>One consistent set of routing tables: the planner and the trusted peers built from the same file.</summary>
-public sealed record RoutingSnapshot(IRoutePlanner Planner, TrustedPeers TrustedPeers, RoutingOptions Options, DateTimeOffset LoadedAt);
+/// <param name="Source">Where the tables came from: the file, or a document replicated from another node.</param>
+public sealed record RoutingSnapshot(IRoutePlanner Planner, TrustedPeers TrustedPeers, RoutingOptions Options, DateTimeOffset LoadedAt, string Source = "");
 
 /// <summary>The outcome of <see cref="RoutingTable.ReloadAsync"/>: on failure the errors, and the snapshot still in use.</summary>
 public sealed record RoutingReloadResult(bool Succeeded, IReadOnlyList<ConfigError> Errors, RoutingSnapshot Current);
@@ -15,6 +16,7 @@ public sealed record RoutingReloadResult(bool Succeeded, IReadOnlyList<ConfigErr
 /// </summary>
 public sealed class RoutingTable
 {
+    private readonly TandemOptions _startup;
     private readonly IReadOnlyList<string> _localDomains;
     private readonly Func<string, string, bool> _subscriberExists;
     private readonly TimeProvider _time;
@@ -27,11 +29,18 @@ public sealed class RoutingTable
     public RoutingTable(TandemOptions options, Func<string, string, bool> subscriberExists, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        _startup = options;
         _localDomains = options.Sip.Domains;
         _subscriberExists = subscriberExists ?? throw new ArgumentNullException(nameof(subscriberExists));
         _time = time ?? TimeProvider.System;
-        _current = Build(options.Routing);
+        _current = Build(options.Routing, options.Routing.File ?? "configuration");
     }
+
+    /// <summary>
+    /// Raised after <see cref="ReloadAsync"/> swapped in tables read from the file (an operator's
+    /// explicit reload), not after <see cref="ApplyDocument"/>. Cluster replication publishes it.
+    /// </summary>
+    public event Action<RoutingSnapshot>? Reloaded;
 
     public RoutingSnapshot Current => Volatile.Read(ref _current);
 
@@ -63,14 +72,37 @@ public sealed class RoutingTable
                         return new RoutingReloadResult(false, loaded.Errors, Current);
                     }
 
-                    var next = Build(options.Routing);
+                    var next = Build(options.Routing, configPath ?? "built-in defaults");
                     Interlocked.Exchange(ref _current, next);
+                    Reloaded?.Invoke(next);
                     return new RoutingReloadResult(true, [], next);
                 }
             },
             cancellationToken).ConfigureAwait(false);
     }
 
-    private RoutingSnapshot Build(RoutingOptions routing) =>
-        new(new PbxRoutePlanner(routing, _localDomains, _subscriberExists), new TrustedPeers(routing.TrustedPeers), routing, _time.GetUtcNow());
+    /// <summary>
+    /// Validates <paramref name="document"/> (a <see cref="RoutingOptions.Document"/>, e.g. replicated
+    /// from another node) against this node's startup configuration — <c>sip.domains</c> included —
+    /// and, when valid, swaps in tables built from it. On any error nothing changes.
+    /// </summary>
+    /// <param name="source">Names the document in errors and in <see cref="RoutingSnapshot.Source"/>.</param>
+    public RoutingReloadResult ApplyDocument(string document, string source)
+    {
+        lock (_reloadGate)
+        {
+            var loaded = ConfigLoader.LoadRouting(document, source, _startup);
+            if (loaded.Options is not { } options)
+            {
+                return new RoutingReloadResult(false, loaded.Errors, Current);
+            }
+
+            var next = Build(options.Routing, source);
+            Interlocked.Exchange(ref _current, next);
+            return new RoutingReloadResult(true, [], next);
+        }
+    }
+
+    private RoutingSnapshot Build(RoutingOptions routing, string source) =>
+        new(new PbxRoutePlanner(routing, _localDomains, _subscriberExists), new TrustedPeers(routing.TrustedPeers), routing, _time.GetUtcNow(), source);
 }

@@ -84,6 +84,27 @@ internal static class SqliteSchema
             PRIMARY KEY (kind, key)
         ) WITHOUT ROWID;
         """,
+
+        // 4: the subscriber change journal. Every account change made through SqliteSubscriberStore
+        // (the `tandem user` commands) adds a row in the same transaction; a clustered `tandem run`
+        // replicates the rows in seq order and deletes them (docs/cluster.md, "Subscribers").
+        // at_ms is the change's version time, chosen above every version of the key already known.
+        """
+        CREATE TABLE subscriber_changes (
+            seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+            key          TEXT    NOT NULL,  -- the replicated key: user@domain, domain in lower case
+            at_ms        INTEGER NOT NULL,
+            removed      INTEGER NOT NULL,
+            username     TEXT    NOT NULL,
+            domain       TEXT    NOT NULL,
+            ha1_md5      TEXT    NOT NULL,
+            ha1_sha256   TEXT    NOT NULL,
+            display_name TEXT,
+            enabled      INTEGER NOT NULL
+        );
+
+        CREATE INDEX subscriber_changes_by_key ON subscriber_changes (key);
+        """,
     ];
 
     /// <summary>Schema version this build writes.</summary>

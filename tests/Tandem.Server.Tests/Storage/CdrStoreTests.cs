@@ -178,7 +178,7 @@ public sealed class CdrStoreTests : IDisposable
             // What a Tandem with schema 1 left behind.
             connection.Open();
             using var command = connection.CreateCommand();
-            command.CommandText = "DROP TABLE cdrs; DROP TABLE replicated; UPDATE schema_version SET version = 1;";
+            command.CommandText = "DROP TABLE cdrs; DROP TABLE replicated; DROP TABLE subscriber_changes; UPDATE schema_version SET version = 1;";
             command.ExecuteNonQuery();
         }
 
@@ -192,6 +192,6 @@ public sealed class CdrStoreTests : IDisposable
         check.Open();
         using var version = check.CreateCommand();
         version.CommandText = "SELECT version FROM schema_version;";
-        Assert.Equal(3L, version.ExecuteScalar());
+        Assert.Equal(4L, version.ExecuteScalar());
     }
 }
