@@ -28,7 +28,10 @@ public sealed class ServerFixture : IAsyncDisposable
     public TandemServer Server { get; private set; }
 
     /// <summary>The options the server was started with (data directory included).</summary>
-    public TandemOptions Options { get; }
+    public TandemOptions Options { get; private set; }
+
+    /// <summary>Changes the options the next <see cref="RestartAsync"/> uses (same data directory).</summary>
+    public void Reconfigure(Func<TandemOptions, TandemOptions> change) => Options = change(Options);
 
     public IPEndPoint Udp => Server.ListeningOn.First(l => l.Protocol == SipTransportProtocol.Udp).EndPoint;
 
