@@ -8,7 +8,9 @@ namespace Tandem.Host.Commands;
 /// <summary>
 /// <c>tandem user ...</c>: accounts in the subscriber store. Only HA1 hashes are stored, computed
 /// with realm = domain (RFC 7616 §3.4.2), for both MD5 and SHA-256. Changes commit before the
-/// command exits, so a running server sees them on its next lookup.
+/// command exits, so a running server sees them on its next lookup. Each change is also journalled
+/// (<see cref="SqliteSubscriberStore"/>): a clustered node replicates it to every other node, now
+/// or when it next starts, so running a command on one node is enough.
 /// </summary>
 internal static class UserCommands
 {
