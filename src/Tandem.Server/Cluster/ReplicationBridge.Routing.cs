@@ -41,7 +41,7 @@ public sealed partial class ReplicationBridge
             // A node whose file is older than the last reload anywhere loses here (Superseded).
             var version = new RecordVersion(Math.Max(1, modified.ToUnixTimeMilliseconds()), 0, Node.NodeId);
             var value = RoutingCodec.Encode(new RoutingValue(options.Document, Node.NodeId.Value, options.File ?? "", modified));
-            _ = Node.PublishAsync(new ReplicatedRecord(RoutingCodec.Kind, RoutingCodec.Key, value, version, Node.NodeId), Durability.Async);
+            _ = PublishRoutingAsync(new ReplicatedRecord(RoutingCodec.Kind, RoutingCodec.Key, value, version, Node.NodeId), options.File ?? "");
         }
 
         routing.Reloaded += OnRoutingReloaded;
@@ -53,8 +53,22 @@ public sealed partial class ReplicationBridge
     private void OnRoutingReloaded(RoutingSnapshot snapshot)
     {
         var value = new RoutingValue(snapshot.Options.Document, Node.NodeId.Value, snapshot.Source, _time.GetUtcNow());
-        _ = Node.PutAsync(RoutingCodec.Kind, RoutingCodec.Key, RoutingCodec.Encode(value), Durability.Async);
+        var record = new ReplicatedRecord(RoutingCodec.Kind, RoutingCodec.Key, RoutingCodec.Encode(value), Node.NewVersion(), Node.NodeId);
+        _ = PublishRoutingAsync(record, snapshot.Source);
         Log.RoutingPublished(_logger, snapshot.Source);
+    }
+
+    private async Task PublishRoutingAsync(ReplicatedRecord record, string source)
+    {
+        try
+        {
+            await Node.PublishAsync(record, Durability.Async);
+        }
+        catch (ArgumentException ex)
+        {
+            // Over the record size limit (256 KiB): this node uses it, the others keep theirs.
+            Log.RoutingNotPublished(_logger, source, ex.Message);
+        }
     }
 
     /// <summary>Puts the replicated routing document in force when it differs from the tables in use and is valid here.</summary>
@@ -102,6 +116,9 @@ public sealed partial class ReplicationBridge
 
         [LoggerMessage(422, LogLevel.Error, "Replicated {Source} is not valid here, keeping the current routing: {Error}")]
         public static partial void RoutingRejected(ILogger logger, string source, string error);
+
+        [LoggerMessage(424, LogLevel.Error, "Routing from {Source} is in force here but not replicated: {Reason}")]
+        public static partial void RoutingNotPublished(ILogger logger, string source, string reason);
 
         [LoggerMessage(423, LogLevel.Error, "Replicated routing record {Version} cannot be decoded; ignored")]
         public static partial void RoutingUndecodable(ILogger logger, string version);

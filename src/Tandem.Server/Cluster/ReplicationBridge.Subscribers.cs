@@ -60,15 +60,24 @@ public sealed partial class ReplicationBridge
         {
             if (Node.Store.Get(SubscriberCodec.Kind, key) is null)
             {
-                await Node.PutAsync(SubscriberCodec.Kind, key, SubscriberCodec.Encode(key, subscriber), Durability.Async, cancellationToken);
-                imported++;
+                try
+                {
+                    await Node.PutAsync(SubscriberCodec.Kind, key, SubscriberCodec.Encode(key, subscriber), Durability.Async, cancellationToken);
+                    imported++;
+                }
+                catch (ArgumentException ex)
+                {
+                    Log.SubscriberChangeSkipped(_logger, key, ex.Message);
+                }
             }
         }
 
         var repairs = new List<(string Key, Subscriber? State)>();
+        var accounts = 0;
         foreach (var record in Node.Store.GetAll(SubscriberCodec.Kind))
         {
             var (valid, state) = SubscriberCodec.Decode(record.Value.Span);
+            accounts += state is null ? 0 : 1;
             if (valid && (state is null ? local.ContainsKey(record.Key) : local.GetValueOrDefault(record.Key) != state))
             {
                 repairs.Add((record.Key, state));
@@ -76,7 +85,7 @@ public sealed partial class ReplicationBridge
         }
 
         await _accounts.ApplyReplicatedAsync(repairs, 0, cancellationToken);
-        Log.SubscribersStarted(_logger, published, imported, repairs.Count, Node.Store.GetAll(SubscriberCodec.Kind).Count(r => SubscriberCodec.Decode(r.Value.Span).Subscriber is not null));
+        Log.SubscribersStarted(_logger, published, imported, repairs.Count, accounts);
         _subscriberLoop = Task.Run(() => RunSubscribersAsync(_stop.Token), CancellationToken.None);
     }
 
@@ -203,7 +212,18 @@ public sealed partial class ReplicationBridge
             version = new RecordVersion(change.AtMs, current.Version.Counter + 1, Node.NodeId);
         }
 
-        var result = await Node.PublishAsync(new ReplicatedRecord(SubscriberCodec.Kind, change.Key, value, version, Node.NodeId), Durability.Async, cancellationToken);
+        PublishResult result;
+        try
+        {
+            result = await Node.PublishAsync(new ReplicatedRecord(SubscriberCodec.Kind, change.Key, value, version, Node.NodeId), Durability.Async, cancellationToken);
+        }
+        catch (ArgumentException ex)
+        {
+            // A record the engine refuses (a key over 1 KiB): skip it rather than block the journal.
+            Log.SubscriberChangeSkipped(_logger, change.Key, ex.Message);
+            return;
+        }
+
         if (result == PublishResult.Superseded)
         {
             Log.SubscriberChangeSuperseded(_logger, change.Key);
@@ -217,6 +237,9 @@ public sealed partial class ReplicationBridge
 
         [LoggerMessage(411, LogLevel.Error, "Replicating subscribers failed; retrying")]
         public static partial void SubscriberSyncFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(413, LogLevel.Warning, "Subscriber change of {Key} not replicated: {Reason}")]
+        public static partial void SubscriberChangeSkipped(ILogger logger, string key, string reason);
 
         [LoggerMessage(412, LogLevel.Information, "Subscriber change of {Key} made here lost to a newer change made elsewhere")]
         public static partial void SubscriberChangeSuperseded(ILogger logger, string key);

@@ -80,7 +80,7 @@ public sealed class SqliteReplicatedPersistenceTests : IDisposable
     }
 
     [Fact]
-    public async Task A_version_2_database_is_migrated_to_3()
+    public async Task A_version_2_database_is_migrated_to_the_current_version()
     {
         var database = SqliteDatabase.Open(_dir.Path);
         using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database.Path}"))
@@ -88,7 +88,7 @@ public sealed class SqliteReplicatedPersistenceTests : IDisposable
             // What a Tandem with schema 2 left behind.
             connection.Open();
             using var command = connection.CreateCommand();
-            command.CommandText = "DROP TABLE replicated; UPDATE schema_version SET version = 2;";
+            command.CommandText = "DROP TABLE replicated; DROP TABLE subscriber_changes; UPDATE schema_version SET version = 2;";
             command.ExecuteNonQuery();
         }
 
