@@ -159,7 +159,21 @@ public sealed partial class ReplicationBridge
             }
         }
 
-        await _accounts.ApplyReplicatedAsync(states, changes.Count > 0 ? changes[^1].Seq : 0, cancellationToken);
+        try
+        {
+            await _accounts.ApplyReplicatedAsync(states, changes.Count > 0 ? changes[^1].Seq : 0, cancellationToken);
+        }
+        catch
+        {
+            // Retried next round: the journal rows are still there, the remote keys go back in the queue.
+            foreach (var key in keys)
+            {
+                _remoteSubscribers.Enqueue(key);
+            }
+
+            throw;
+        }
+
         Interlocked.Add(ref _subscriberChangesPublished, changes.Count);
         Interlocked.Add(ref _remoteSubscribersApplied, remote);
         foreach (var (key, _) in states)
