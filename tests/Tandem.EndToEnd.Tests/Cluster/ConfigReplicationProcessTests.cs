@@ -67,21 +67,21 @@ public sealed partial class ConfigReplicationProcessTests(ITestOutputHelper outp
             await SipProbe.WaitUntilReadyAsync(sipA, nodeA, TimeSpan.FromSeconds(30), "tandem run (a)");
             await SipProbe.WaitUntilReadyAsync(sipB, nodeB, TimeSpan.FromSeconds(30), "tandem run (b)");
 
-            var before = await Sipp.RunAsync("register-auth", sipB, SipTransport.Udp, [Bob], timeoutSeconds: 10);
+            var before = await Sipp.RunAsync("register-auth", sipB, SipTransport.Udp, [Bob], timeoutSeconds: 5);
             Assert.False(before.Succeeded, "bob registered on b before he was added anywhere");
 
             // The CLI as its own process, writing a's database while a runs.
-            var clock = Stopwatch.StartNew();
             var added = await TandemCli.RunAsync(work.FullName, "user", "add", Bob.Aor, "--password", Bob.Password, "--config", configA);
             Assert.True(added.ExitCode == 0, added.ToString());
+            var clock = Stopwatch.StartNew();
             SippResult? registered = null;
             while (clock.Elapsed < Bounded && registered is not { Succeeded: true })
             {
-                registered = await Sipp.RunAsync("register-auth", sipB, SipTransport.Udp, [Bob], timeoutSeconds: 10);
+                registered = await Sipp.RunAsync("register-auth", sipB, SipTransport.Udp, [Bob], timeoutSeconds: 5);
             }
 
             Assert.True(registered is { Succeeded: true }, $"bob, added on a, cannot register on b\n{registered}\n--- a ---\n{nodeA.Output.Tail()}\n--- b ---\n{nodeB.Output.Tail()}");
-            output.WriteLine($"tandem user add on a -> SIPp REGISTER (digest) accepted by b after {clock.ElapsedMilliseconds} ms (SIPp start-up included)");
+            output.WriteLine($"tandem user add on a exited -> SIPp REGISTER (digest) accepted by b after {clock.ElapsedMilliseconds} ms (SIPp runs included)");
 
             // Routing: edit a's file only, reload a with SIGHUP; b logs the replicated routing in force.
             await File.WriteAllTextAsync(configA, Config(dataA, a, b, Routing("carol")));
