@@ -18,10 +18,13 @@ public sealed class IdleHeapCompactorTests
     public void Compacts_only_after_a_burst_is_over(long sinceCompaction, long thisInterval, int transactions, int peak, bool expected)
         => Assert.Equal(expected, IdleHeapCompactor.ShouldCompact(sinceCompaction, thisInterval, transactions, peak));
 
-    [Fact]
-    public void A_burst_of_garbage_is_compacted_once_the_allocation_stops()
+    [Theory]
+    [InlineData(true)] // standalone: blocking compaction
+    [InlineData(false)] // cluster node: background collection, no long pause
+    public void A_burst_of_garbage_is_collected_once_the_allocation_stops(bool compact)
     {
-        using var compactor = new IdleHeapCompactor(() => 0, NullLogger.Instance, time: null);
+        using var compactor = new IdleHeapCompactor(() => 0, NullLogger.Instance, time: null, compact);
+        var gen2Before = GC.CollectionCount(2);
         var keep = 0L;
         for (var i = 0; i < 80; i++)
         {
@@ -42,5 +45,9 @@ public sealed class IdleHeapCompactorTests
 
         Assert.True(compacted, $"no compaction after {keep / Mb} MB of garbage and quiet samples");
         Assert.Equal(1, compactor.Compactions);
+        if (compact)
+        {
+            Assert.True(GC.CollectionCount(2) > gen2Before);
+        }
     }
 }
