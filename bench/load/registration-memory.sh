@@ -4,7 +4,7 @@
 # grew per binding.
 #
 #   bench/load/registration-memory.sh [--target kamailio|tandem] [--quick]
-#       [--bindings N] [--users N] [--rate R]
+#       [--bindings N] [--users N] [--rate R] [--settle S]
 #
 #   --bindings  distinct bindings to add (default 100000; --quick: 10000)
 #   --users     users (AORs) they are spread over (default 10000; --quick: 1000),
@@ -12,19 +12,26 @@
 #               max_contacts; for Tandem the script sets registrar.max-contacts to 16)
 #   --rate      REGISTER exchanges per second (default 2000: far below the
 #               servers' limits, so no call fails and memory is not inflated by
-#               queues)
+#               queues; lower it on a busy machine)
+#   --settle    seconds to wait after the warm-up and after the load before
+#               measuring (default 45: the 32 s of Timer J during which a server
+#               transaction keeps its answer for retransmissions, plus margin)
 #
 # Memory = sum of PSS over the server's processes (Kamailio's shared memory pool
 # counted once). Baseline is taken after a warm-up of users/10 registrations
 # (distinct Contacts from the measured ones) so that code paths, caches and
-# allocator arenas exist before the baseline. Bounded in time and count; kills
-# what it started by PID on exit; 127.0.0.1 only.
+# allocator arenas exist before the baseline. Both samples are taken once the
+# server is idle and its transactions are over (--settle): the steady-state memory
+# of the registrations, which is what an operator sizes for. The PSS right at the
+# end of the load (transactions of the last 32 s still alive, garbage not yet
+# collected) is printed too. Bounded in time and count; kills what it started by
+# PID on exit; 127.0.0.1 only.
 set -euo pipefail
 
 # shellcheck source=bench/load/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-target=kamailio bindings=100000 users=10000 rate=2000
+target=kamailio bindings=100000 users=10000 rate=2000 settle=45
 while [ $# -gt 0 ]; do
   case "$1" in
     --target) target=$2; shift 2 ;;
@@ -32,7 +39,8 @@ while [ $# -gt 0 ]; do
     --bindings) bindings=$2; shift 2 ;;
     --users) users=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --settle) settle=$2; shift 2 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -77,21 +85,31 @@ register() {
 warm=$((users / 10))
 log "warm-up: $warm registrations (Contact = user, not counted)"
 register register-auth-load.xml "$warm" >/dev/null
-sleep 2
+log "settling $settle s"
+sleep "$settle"
 before_kb=$(server_pss_kb)
 
 log "registering $bindings distinct bindings at $rate/s"
 t0=$SECONDS
 ok=$(register register-unique-load.xml "$bindings")
-sleep 2
-after_kb=$(server_pss_kb)
+load_secs=$((SECONDS - t0))
 [ "$ok" -gt 0 ] || die "no registration succeeded; see $BENCH_WORK/sipp.out"
+sleep 2
+loaded_kb=$(server_pss_kb)
+log "settling $settle s"
+sleep "$settle"
+after_kb=$(server_pss_kb)
 
-per=$(awk -v a="$after_kb" -v b="$before_kb" -v n="$ok" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
+per_byte() { awk -v a="$1" -v b="$before_kb" -v n="$ok" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }'; }
+per=$(per_byte "$after_kb")
 echo
-echo "Registration memory, $target ($SERVER_VERSION): $ok of $bindings REGISTERs succeeded in $((SECONDS - t0)) s over $users AORs"
-echo "machine: $(machine_description); $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1)"
-echo "server PSS: $((before_kb / 1024)) MiB before, $((after_kb / 1024)) MiB after"
+echo "Registration memory, $target ($SERVER_VERSION): $ok of $bindings REGISTERs succeeded in $load_secs s over $users AORs"
+[ "$ok" -eq "$bindings" ] || echo "WARNING: not every REGISTER succeeded; the server may hold more bindings than counted (lower --rate)"
+echo "machine: $(machine_description); $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "server PSS: $((before_kb / 1024)) MiB before, $((loaded_kb / 1024)) MiB 2 s after the load ($(per_byte "$loaded_kb") bytes per registration), $((after_kb / 1024)) MiB after $settle s idle"
+if [ "$target" = tandem ]; then
+  grep -o 'Burst over: .*' "$BENCH_WORK/server.log" | sed 's/^/server log: /' || true
+fi
 echo
 echo "Result row (docs/benchmarks.md):"
-echo "| $SERVER_VERSION | $ok bindings / $users AORs | $((before_kb / 1024)) MiB | $((after_kb / 1024)) MiB | $per bytes | $(date -u +%Y-%m-%d) |"
+echo "| $SERVER_VERSION | $ok bindings / $users AORs | $((before_kb / 1024)) MiB | $((loaded_kb / 1024)) MiB | $((after_kb / 1024)) MiB | $per bytes | $(date -u +%Y-%m-%d) |"

@@ -36,6 +36,7 @@ public sealed class TandemServer : IAsyncDisposable
     private TandemStorage? _storage;
     private TimerWheel? _wheel;
     private ITimer? _purgeTimer;
+    private IdleHeapCompactor? _compactor;
     private SipRegistrar? _registrar;
     private int _purging;
     private int _stopped;
@@ -181,6 +182,8 @@ public sealed class TandemServer : IAsyncDisposable
             _keepAlive = new NatKeepAlive(Locations, transports, _time, TimeSpan.FromSeconds(options.Registrar.NatKeepAliveIntervalS));
         }
         _purgeTimer = _time.CreateTimer(_ => _ = PurgeAsync(), null, PurgeInterval, PurgeInterval);
+        var core = Core;
+        _compactor = new IdleHeapCompactor(() => core.TransactionCount, _logger, _time, compact: !options.Cluster.Enabled);
 
         // --- cluster: begin (membership + service addresses, after the SIP listeners are up) ---
         if (options.Cluster.Enabled)
@@ -258,6 +261,8 @@ public sealed class TandemServer : IAsyncDisposable
             _purgeTimer = null;
         }
 
+        _compactor?.Dispose();
+        _compactor = null;
         if (_keepAlive is not null)
         {
             await _keepAlive.DisposeAsync();

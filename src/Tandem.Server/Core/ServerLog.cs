@@ -21,6 +21,12 @@ internal static partial class ServerLog
     [LoggerMessage(203, LogLevel.Warning, "Transaction table full ({Count}); answering 503")]
     public static partial void TransactionTableFull(ILogger logger, int count);
 
+    [LoggerMessage(204, LogLevel.Information, "Burst over: compacted the heap, committed {BeforeMb} MB -> {AfterMb} MB in {Milliseconds:F0} ms")]
+    public static partial void HeapCompacted(ILogger logger, long beforeMb, long afterMb, double milliseconds);
+
+    [LoggerMessage(205, LogLevel.Information, "Burst over: started a background collection, committed {BeforeMb} MB")]
+    public static partial void HeapCollectedInBackground(ILogger logger, long beforeMb);
+
     [LoggerMessage(301, LogLevel.Information, "Purged {Count} expired binding(s)")]
     public static partial void PurgedBindings(ILogger logger, int count);
 

@@ -22,6 +22,7 @@ public sealed class SipRegistrar
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly StringPool _userAgents = new(1024);
+    private readonly StringPool _localAddresses = new(256);
     private readonly IBindingReplicator? _replicator;
 
     /// <param name="replicator">State replication of the bindings; null on a standalone node.</param>
@@ -72,18 +73,21 @@ public sealed class SipRegistrar
         }
 
         var aor = to.Uri.ToAddressOfRecord();
-        var origin = new BindingOrigin(
-            FormatEndPoint(flow.RemoteEndPoint),
-            FormatEndPoint(flow.LocalEndPoint),
-            SipTransportProtocols.Token(flow.Protocol),
-            _userAgents.Intern(request.GetHeader(HeaderId.UserAgent)));
-
         RegistrationPlan plan;
+        BindingOrigin origin;
         Task? replicated = null;
         var now = _time.GetUtcNow();
         using (await _locations.LockAsync(aor, cancellationToken))
         {
-            plan = RegistrationPlanner.Plan(request, aor, _locations.Get(aor), _settings, now, origin);
+            var existing = _locations.Get(aor);
+            origin = Origin(request, flow, existing);
+            if (existing.Count > 0)
+            {
+                // One AoR string per AoR, not one per binding.
+                aor = existing[0].Aor;
+            }
+
+            plan = RegistrationPlanner.Plan(request, aor, existing, _settings, now, origin);
             if (plan.IsSuccess)
             {
                 _locations.Set(aor, plan.Bindings);
@@ -155,6 +159,30 @@ public sealed class SipRegistrar
         }
 
         return purged;
+    }
+
+    /// <summary>
+    /// Where the REGISTER came from. The strings are shared where they repeat, as each binding keeps
+    /// them for its lifetime: local addresses are a handful, user agents a few models, and a device
+    /// refreshing or registering several contacts keeps its source address.
+    /// </summary>
+    private BindingOrigin Origin(SipMessage request, SipFlow flow, IReadOnlyList<Binding> existing)
+    {
+        var source = FormatEndPoint(flow.RemoteEndPoint);
+        foreach (var binding in existing)
+        {
+            if (binding.SourceAddress.Equals(source, StringComparison.Ordinal))
+            {
+                source = binding.SourceAddress;
+                break;
+            }
+        }
+
+        return new BindingOrigin(
+            source,
+            _localAddresses.Intern(FormatEndPoint(flow.LocalEndPoint))!,
+            SipTransportProtocols.Token(flow.Protocol),
+            _userAgents.Intern(request.GetHeader(HeaderId.UserAgent)));
     }
 
     private bool IsServed(string domain)

@@ -173,6 +173,28 @@ public class SipServerCoreTests
     }
 
     [Fact]
+    public async Task Bindings_of_one_aor_share_the_strings_that_repeat()
+    {
+        // Each binding lives for hours: the AoR, the local and the source address are kept once per
+        // AoR or device, not once per binding (memory per registration, docs/benchmarks.md).
+        await using var fixture = await ServerFixture.StartAsync(o => o with { Auth = o.Auth with { Enabled = false } });
+        using var client = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        for (var i = 1; i <= 3; i++)
+        {
+            var ok = await ServerFixture.ExchangeAsync(client, fixture.Udp,
+                ServerFixture.Request("REGISTER", $"s{i}", callId: $"share{i}", extra: $"Contact: <sip:alice{i}@127.0.0.1:5999>\r\nExpires: 600\r\n"));
+            Assert.Equal(200, ok!.StatusCode);
+        }
+
+        var bindings = fixture.Server.Locations.Get("sip:alice@example.com");
+        Assert.Equal(3, bindings.Count);
+        Assert.All(bindings, b => Assert.Same(bindings[0].Aor, b.Aor));
+        Assert.All(bindings, b => Assert.Same(bindings[0].SourceAddress, b.SourceAddress));
+        Assert.All(bindings, b => Assert.Same(bindings[0].LocalAddress, b.LocalAddress));
+        Assert.Equal(3, bindings.Select(b => b.ContactUri).Distinct().Count());
+    }
+
+    [Fact]
     public async Task Bindings_survive_a_restart_on_the_same_data_directory()
     {
         var fixture = await ServerFixture.StartAsync(o => o with { Auth = o.Auth with { Enabled = false } });
