@@ -41,8 +41,7 @@ internal static class LabCommands
             return await CliApp.UsageFailure(context, $"tandem {name}: --failure must be kill, linkdown, stop, freeze, partition or all, not '{args.Get("failure")}'", usage);
         }
         var systemText = args.Get("system") ?? "tandem";
-        IReadOnlyList<string> systems = systemText == "all" ? LabSystems.Known : [systemText];
-        if (systems.Any(s => !LabSystems.Known.Contains(s)))
+        if (systemText != "all" && !LabSystems.Known.Contains(systemText))
         {
             return await CliApp.UsageFailure(context, $"tandem {name}: --system must be tandem, kamailio or all, not '{systemText}'", usage);
         }
@@ -63,21 +62,13 @@ internal static class LabCommands
             seed = Random.Shared.Next();
         }
 
-        foreach (var system in systems)
+        var unavailable = (systemText == "all" ? LabSystems.Known : [systemText]).Select(LabSystems.Unavailable).FirstOrDefault(reason => reason is not null);
+        if (unavailable is not null)
         {
-            if (!LabSystems.IsAvailable(system))
-            {
-                try
-                {
-                    _ = LabSystems.Create(system, null!, null!);
-                }
-                catch (InvalidOperationException e)
-                {
-                    await context.Stderr.WriteLineAsync($"tandem {name}: {e.Message}");
-                    return CliApp.Failed;
-                }
-            }
+            await context.Stderr.WriteLineAsync($"tandem {name}: {unavailable}");
+            return CliApp.Failed;
         }
+        var systems = LabSystems.Expand(systemText);
         var missing = await FailoverExperiment.MissingPrerequisitesAsync(failures);
         if (missing.Count > 0)
         {

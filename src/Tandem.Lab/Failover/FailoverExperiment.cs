@@ -121,7 +121,9 @@ public sealed class FailoverExperiment(FailoverOptions options, Action<string> l
         log($"{systemName}: starting");
         await system.StartAsync(cancellationToken);
         var target = new IPEndPoint(system.ServiceAddress, system.SipPort);
-        await using var callee = SippProcess.Start(topology.Client, scenarios, "callee-uas.xml", Path.Combine(work, "callee"), "callee", ["-p", SippProcess.Port(LabTopology.CalleePort)]);
+        await using var callee = new Callee(topology, scenarios, Path.Combine(work, "callee"), $"{system.ServiceAddress}:{system.SipPort}",
+            SippProcess.WriteUsers(Path.Combine(work, "callee.csv"), system.Users.Where(u => u.User == LabTopology.CalleeUser), system.Domain));
+        await callee.EnsureRegisteredAsync(cancellationToken);
         await using var prober = new OptionsProber(topology.Client, target);
         prober.Start();
         if (!await prober.WaitHealthyAsync(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(20), cancellationToken))
@@ -135,6 +137,7 @@ public sealed class FailoverExperiment(FailoverOptions options, Action<string> l
             for (var run = 1; run <= options.Runs; run++)
             {
                 var runDirectory = Path.Combine(work, "runs", $"{FailureKinds.Name(failure)}-{run:00}");
+                await callee.EnsureRegisteredAsync(cancellationToken);
                 var result = await RunOnceAsync(system, topology, prober, failure, run, runDirectory, scenarios, registerUsers, callerUsers, sentinelUsers, sentinels.Count, cancellationToken);
                 _runs.Add(result);
                 await File.AppendAllTextAsync(csvPath, RunsCsv.Row(result) + "\n", CancellationToken.None);
@@ -157,11 +160,11 @@ public sealed class FailoverExperiment(FailoverOptions options, Action<string> l
         await using var registerLoop = SippProcess.Start(topology.Client, scenarios, "register-loop.xml", runDirectory, "register-loop",
             [target, "-inf", registerUsers, "-l", "1", "-p", SippProcess.Port(RegisterLoopPort)]);
         await using var callLoop = SippProcess.Start(topology.Client, scenarios, "call-loop-uac.xml", runDirectory, "call-loop",
-            [target, "-inf", callerUsers, "-s", "2000", "-l", "3", "-d", "5000", "-p", SippProcess.Port(CallLoopPort)]);
+            [target, "-inf", callerUsers, "-s", LabTopology.CalleeUser, "-l", "3", "-d", "5000", "-p", SippProcess.Port(CallLoopPort)]);
         await using (var register = SippProcess.Start(topology.Client, scenarios, "register-once.xml", runDirectory, "sentinels",
             [target, "-inf", sentinelUsers, "-m", SippProcess.Port(sentinelCount), "-p", SippProcess.Port(SentinelPort), "-timeout", "10s"]))
         {
-            await register.Process.WaitForExitAsync(TimeSpan.FromSeconds(15));
+            await WaitOrKillAsync(register, TimeSpan.FromSeconds(15), "sentinel registration", notes);
             var registered = register.Events().Count(e => e.Kind == "registered");
             if (registered != sentinelCount)
             {
@@ -214,14 +217,7 @@ public sealed class FailoverExperiment(FailoverOptions options, Action<string> l
         await using (var query = SippProcess.Start(topology.Client, scenarios, "register-query.xml", runDirectory, "query",
             [target, "-inf", sentinelUsers, "-m", SippProcess.Port(sentinelCount), "-p", SippProcess.Port(SentinelPort), "-timeout", "10s"]))
         {
-            try
-            {
-                await query.Process.WaitForExitAsync(TimeSpan.FromSeconds(15));
-            }
-            catch (TimeoutException)
-            {
-                notes.Add("sentinel query timed out");
-            }
+            await WaitOrKillAsync(query, TimeSpan.FromSeconds(15), "sentinel query", notes);
             var answers = query.Events().Where(e => e.Kind == "query").ToList();
             if (answers.Count == sentinelCount)
             {
@@ -263,6 +259,21 @@ public sealed class FailoverExperiment(FailoverOptions options, Action<string> l
                 ? Statistics.ThesisDowntime(callSummary.DurationSeconds, callSummary.Completed, 3, callSummary.MedianIterationSeconds) : null,
             Note = string.Join("; ", notes),
         };
+    }
+
+    /// <summary>Waits for a one-shot SIPp run; one that hangs is killed and noted, the run goes on.</summary>
+    private static async Task WaitOrKillAsync(SippProcess sipp, TimeSpan timeout, string what, List<string> notes)
+    {
+        try
+        {
+            await sipp.Process.WaitForExitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            notes.Add($"{what} still running after {timeout.TotalSeconds:0} s, killed");
+            sipp.Process.Kill();
+            await sipp.Process.WaitForExitAsync(TimeSpan.FromSeconds(5));
+        }
     }
 
     private static async Task RestoreAsync(ILabSystem system, LabTopology topology, FailureKind failure, string holder, CancellationToken cancellationToken)
@@ -326,5 +337,50 @@ public sealed class FailoverExperiment(FailoverOptions options, Action<string> l
         }
         return string.Create(CultureInfo.InvariantCulture,
             $"{cpu}, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}");
+    }
+
+    /// <summary>
+    /// The callee (user 2000): SIPp registers it from <see cref="LabTopology.CalleePort"/> (Expires 3600), then a SIPp
+    /// server answers every call on that port. SIPp cannot do both in one run, so the registration is refreshed between
+    /// runs, once it is half an hour old, by stopping the server for a moment.
+    /// </summary>
+    private sealed class Callee(LabTopology topology, string scenarios, string directory, string target, string users) : IAsyncDisposable
+    {
+        private SippProcess? _server;
+        private DateTime _registeredAt = DateTime.MinValue;
+        private int _generation;
+
+        public async Task EnsureRegisteredAsync(CancellationToken cancellationToken)
+        {
+            if (DateTime.UtcNow - _registeredAt < TimeSpan.FromMinutes(30) && _server is { Process.HasExited: false })
+            {
+                return;
+            }
+            if (_server is not null)
+            {
+                await _server.DisposeAsync();
+            }
+            _generation++;
+            await using (var register = SippProcess.Start(topology.Client, scenarios, "register-once.xml", directory, $"register-{_generation}",
+                [target, "-inf", users, "-m", "1", "-p", SippProcess.Port(LabTopology.CalleePort), "-timeout", "10s"]))
+            {
+                await register.Process.WaitForExitAsync(TimeSpan.FromSeconds(15));
+                if (!register.Events().Any(e => e.Kind == "registered"))
+                {
+                    throw new InvalidOperationException($"the callee {LabTopology.CalleeUser} could not register with {target} (see {register.LogFile})");
+                }
+            }
+            _registeredAt = DateTime.UtcNow;
+            _server = SippProcess.Start(topology.Client, scenarios, "callee-uas.xml", directory, $"callee-{_generation}", ["-p", SippProcess.Port(LabTopology.CalleePort)]);
+            await Task.Delay(200, cancellationToken); // listening before the first INVITE
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_server is not null)
+            {
+                await _server.DisposeAsync();
+            }
+        }
     }
 }

@@ -7,13 +7,55 @@ namespace Tandem.Lab.Failover;
 /// </summary>
 public static class LabSystems
 {
-    private static readonly Dictionary<string, Func<LabTopology, LabSystemSettings, ILabSystem>> Factories = new(StringComparer.Ordinal)
-    {
-        ["tandem"] = (topology, settings) => new TandemLabSystem(topology, settings),
-    };
+    private static readonly Dictionary<string, Func<LabTopology, LabSystemSettings, ILabSystem>> Factories = BuiltIn();
 
-    /// <summary>Names accepted by <c>--system</c> (besides "all").</summary>
+    /// <summary>Names accepted by <c>--system</c> besides "all": "tandem", and "kamailio" for every Kamailio variant
+    /// (VRRP advert interval 1 s as in the theses, and the smallest keepalived accepts).</summary>
     public static IReadOnlyList<string> Known { get; } = ["tandem", "kamailio"];
+
+    private static Dictionary<string, Func<LabTopology, LabSystemSettings, ILabSystem>> BuiltIn()
+    {
+        var factories = new Dictionary<string, Func<LabTopology, LabSystemSettings, ILabSystem>>(StringComparer.Ordinal)
+        {
+            ["tandem"] = (topology, settings) => new TandemLabSystem(topology, settings),
+        };
+#if LAB_KAMAILIO
+        // Compiled when Failover/Kamailio/KamailioKeepalivedSystem.cs is part of the tree (see Tandem.Lab.csproj).
+        foreach (var interval in new[] { Kamailio.KamailioLabOptions.ThesisAdvertInterval, Kamailio.KamailioLabOptions.MinimumAdvertInterval })
+        {
+            var options = new Kamailio.KamailioLabOptions { AdvertInterval = interval, Users = LabTopology.Users, Domain = LabTopology.Domain };
+            factories[options.EffectiveName] = (topology, _) => new Kamailio.KamailioKeepalivedSystem(
+                topology.Lab, topology.Nodes["a"], topology.Nodes["b"], options with { WorkDirectory = Path.Combine(topology.WorkDirectory, "kamailio") }, topology.Log);
+        }
+#endif
+        return factories;
+    }
+
+    /// <summary>The systems a <c>--system</c> value stands for ("kamailio": every registered kamailio-* variant; "all": everything).</summary>
+    public static IReadOnlyList<string> Expand(string name)
+    {
+        lock (Factories)
+        {
+            return name switch
+            {
+                "all" => [.. Factories.Keys.OrderBy(k => k == "tandem" ? 0 : 1).ThenBy(k => k, StringComparer.Ordinal)],
+                "kamailio" => [.. Factories.Keys.Where(k => k.StartsWith("kamailio", StringComparison.Ordinal)).Order(StringComparer.Ordinal)],
+                _ => Factories.ContainsKey(name) ? [name] : [],
+            };
+        }
+    }
+
+    /// <summary>Why <paramref name="name"/> cannot run in this build, or null when it can.</summary>
+    public static string? Unavailable(string name)
+    {
+        if (Expand(name).Count > 0)
+        {
+            return null;
+        }
+        return name == "kamailio"
+            ? "system 'kamailio' (Kamailio + keepalived) is not available in this build: its ILabSystem implementation (Failover/Kamailio/KamailioKeepalivedSystem.cs) is not part of it yet"
+            : $"unknown system '{name}' (known: {string.Join(", ", Known)}, all)";
+    }
 
     public static void Register(string name, Func<LabTopology, LabSystemSettings, ILabSystem> factory)
     {
@@ -23,15 +65,7 @@ public static class LabSystems
         }
     }
 
-    public static bool IsAvailable(string name)
-    {
-        lock (Factories)
-        {
-            return Factories.ContainsKey(name);
-        }
-    }
-
-    /// <summary>Builds the system, or throws with what is missing.</summary>
+    /// <summary>Builds the system named <paramref name="name"/> (one of <see cref="Expand"/>'s names), or throws.</summary>
     public static ILabSystem Create(string name, LabTopology topology, LabSystemSettings settings)
     {
         Func<LabTopology, LabSystemSettings, ILabSystem>? factory;
@@ -39,13 +73,7 @@ public static class LabSystems
         {
             Factories.TryGetValue(name, out factory);
         }
-        if (factory is null)
-        {
-            throw new InvalidOperationException(name == "kamailio"
-                ? "system 'kamailio' (Kamailio + keepalived) is not available in this build: its ILabSystem implementation (KamailioKeepalivedSystem) has not been merged yet"
-                : $"unknown system '{name}' (known: {string.Join(", ", Known)})");
-        }
-        return factory(topology, settings);
+        return factory is null ? throw new InvalidOperationException(Unavailable(name) ?? $"unknown system '{name}'") : factory(topology, settings);
     }
 }
 

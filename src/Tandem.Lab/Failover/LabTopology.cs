@@ -39,13 +39,14 @@ public sealed class LabTopology : IAsyncDisposable
 
     public Action<string> Log { get; }
 
-    /// <summary>The callee's SIP URI: the gateway of the outbound route the call loop dials (numbers 2XXX).</summary>
-    public static string CalleeUri => $"sip:198.18.0.2:{CalleePort}";
+    /// <summary>The user the call loop calls: a SIPp server in the client namespace registered from <see cref="CalleePort"/>.</summary>
+    public const string CalleeUser = "2000";
 
-    /// <summary>Users the systems provision: the REGISTER loop's two (1000, 1001), the caller (1002) and the sentinels (3000…).</summary>
+    /// <summary>Users the systems provision: the REGISTER loop's two (1000, 1001), the caller (1002), the callee (2000)
+    /// and the sentinels (3000…).</summary>
     public static IReadOnlyList<(string User, string Password)> Users { get; } =
     [
-        .. new[] { "1000", "1001", "1002" }.Concat(Enumerable.Range(3000, SentinelCount).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+        .. new[] { "1000", "1001", "1002", CalleeUser }.Concat(Enumerable.Range(3000, SentinelCount).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)))
             .Select(u => (u, "lab-pw-" + u)),
     ];
 

@@ -10,7 +10,7 @@ namespace Tandem.Lab.Failover;
 /// <summary>
 /// Tandem under test: real <c>tandem run</c> processes on nodes a and b and <c>tandem witness</c> on w, the service
 /// address 198.18.0.100/24 with preference [a, b] and sticky failback, digest auth on, the lab's users imported with
-/// <c>tandem user import</c> into each node's data directory, and an outbound route (numbers 2XXX) to the lab's callee.
+/// <c>tandem user import</c> into each node's data directory; calls go to the registered callee (2000) as on any PBX.
 /// </summary>
 public sealed class TandemLabSystem : ILabSystem
 {
@@ -187,12 +187,7 @@ public sealed class TandemLabSystem : ILabSystem
                 .AppendLine("auth:")
                 .AppendLine("  enabled: true")
                 .AppendLine("logging:")
-                .AppendLine("  level: information")
-                .AppendLine("routing:")
-                .AppendLine("  gateways:")
-                .AppendLine(CultureInfo.InvariantCulture, $"    callee: {{ uri: \"{LabTopology.CalleeUri}\" }}")
-                .AppendLine("  outbound-routes:")
-                .AppendLine("    - { name: lab-callee, pattern: \"_2XXX\", gateways: [callee] }");
+                .AppendLine("  level: information");
         }
         yaml.AppendLine("cluster:")
             .AppendLine(CultureInfo.InvariantCulture, $"  node-id: {node}")
