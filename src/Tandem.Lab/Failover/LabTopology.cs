@@ -1,4 +1,5 @@
 using System.Net;
+using Tandem.Cluster.Addresses;
 using Tandem.Lab.Netns;
 
 namespace Tandem.Lab.Failover;
@@ -54,7 +55,8 @@ public sealed class LabTopology : IAsyncDisposable
 
     public static async Task<LabTopology> CreateAsync(string workDirectory, Action<string> log)
     {
-        var lab = await NetnsLab.CreateAsync(log);
+        // "tdl": a lab run lasts far longer than test namespaces live; other runs' leftover sweeps must not take it.
+        var lab = await NetnsLab.CreateAsync(log, prefix: "tdl");
         try
         {
             var client = await lab.AddHostAsync("client", "198.18.0.2/24");
@@ -93,20 +95,11 @@ public sealed class LabTopology : IAsyncDisposable
             }
             else
             {
-                await Lab.ExecOptionalAsync(self, "nft", "delete", "table", "inet", "tandemlab");
+                // Not checked: healing what is already healed is fine.
+                await CommandRunner.Instance.RunAsync("ip", ["netns", "exec", self.Namespace, "nft", "delete", "table", "inet", "tandemlab"], TimeSpan.FromSeconds(10));
             }
         }
     }
 
     public ValueTask DisposeAsync() => Lab.DisposeAsync();
-}
-
-internal static class NetnsLabExtensions
-{
-    /// <summary>Runs a command in the host's namespace, ignoring failure (e.g. deleting what is not there).</summary>
-    public static async Task ExecOptionalAsync(this NetnsLab lab, NetnsHost host, string fileName, params string[] args)
-    {
-        _ = lab;
-        await Tandem.Cluster.Addresses.CommandRunner.Instance.RunAsync("ip", ["netns", "exec", host.Namespace, fileName, .. args], TimeSpan.FromSeconds(10));
-    }
 }

@@ -23,6 +23,9 @@ public sealed class OptionsProber : IAsyncDisposable
     private Task? _sender;
     private Task? _receiver;
 
+    // Sequence number of _sent[0]: old samples are dropped (Forget), numbers keep counting.
+    private long _offset;
+
     public OptionsProber(NetnsHost client, IPEndPoint target, TimeSpan? interval = null)
     {
         ArgumentNullException.ThrowIfNull(client);
@@ -70,8 +73,6 @@ public sealed class OptionsProber : IAsyncDisposable
         }
     }
 
-    private long _offset;
-
     /// <summary>Whether every request sent in the <paramref name="span"/> before the last <paramref name="grace"/> was answered.</summary>
     public bool AnsweredThroughout(TimeSpan span, TimeSpan grace)
     {
@@ -114,7 +115,6 @@ public sealed class OptionsProber : IAsyncDisposable
     private async Task SendLoopAsync()
     {
         using var timer = new PeriodicTimer(Interval);
-        long sequence = 0;
         try
         {
             while (await timer.WaitForNextTickAsync(_stop.Token))
@@ -126,8 +126,7 @@ public sealed class OptionsProber : IAsyncDisposable
                     _sent.Add(LabClock.NowUs());
                     _answered.Add(0);
                 }
-                sequence = number;
-                var request = Encoding.ASCII.GetBytes(Request(sequence));
+                var request = Encoding.ASCII.GetBytes(Request(number));
                 try
                 {
                     await _socket.SendToAsync(request, SocketFlags.None, _target, _stop.Token);
