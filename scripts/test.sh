@@ -25,6 +25,9 @@
 #               adds/removes addresses with it; tests/Tandem.EndToEnd.Tests/Cluster
 #               runs real `tandem run`/`tandem witness` processes in such namespaces.
 #   procps      `sysctl` and `kill`, used by the namespace test harness.
+#   nftables    `nft`: the failover lab (`tandem lab failover`, Category=Lab in
+#               tests/Tandem.EndToEnd.Tests/Lab) partitions the two nodes with
+#               drop rules in their namespaces.
 # Nothing else: the tests read registrations through the `tandem` CLI, not sqlite3.
 set -euo pipefail
 
@@ -87,7 +90,7 @@ ensure_packages() {
   return "$rc"
 }
 
-ensure_packages sip-tester kamailio baresip-core dnsmasq-base iproute2 procps
+ensure_packages sip-tester kamailio baresip-core dnsmasq-base iproute2 procps nftables
 
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "error: dotnet (the .NET SDK, see global.json) is not on PATH" >&2

@@ -16,7 +16,7 @@ namespace Tandem.Lab.Netns;
 ///   [a ns]      eth0 ─veth─ p-a      ├─ br0   (in the "switch" namespace)
 ///   [b ns]      eth0 ─veth─ p-b      ┘
 /// </code>
-/// Every namespace is named <c>tdm-&lt;unix seconds&gt;-&lt;6 hex&gt;-&lt;role&gt;</c> (<see cref="RunId"/> is the part
+/// Every namespace is named <c>tdm-&lt;unix seconds&gt;-&lt;6 hex&gt;-&lt;role&gt;</c> (<c>tdl-</c> for the failover lab; <see cref="RunId"/> is the part
 /// before the role), so parallel runs never collide and leftovers of a crashed run are recognisable:
 /// <see cref="CreateAsync"/> first deletes namespaces of that pattern older than <see cref="LeftoverAge"/>.
 /// IPv6 is disabled in all of them and only addresses from 198.18.0.0/15 are used, so nothing but the
@@ -42,6 +42,35 @@ public sealed partial class NetnsLab : IAsyncDisposable
         RunId = runId;
         SwitchNamespace = runId + "-sw";
         _log = log;
+        // Held (flock) while the lab lives: the leftover sweep of other runs skips it, however old it is.
+        Directory.CreateDirectory(LockDirectory);
+        _lock = new FileStream(LockPath(runId), FileMode.Create, FileAccess.ReadWrite, FileShare.None);
+    }
+
+    /// <summary>Where running labs keep their lock files (<c>{RunId}.lock</c>).</summary>
+    public static string LockDirectory { get; } = Path.Combine(Path.GetTempPath(), "tandem-netns-labs");
+
+    private static string LockPath(string runId) => Path.Combine(LockDirectory, runId + ".lock");
+
+    private FileStream? _lock;
+
+    /// <summary>Whether the run that created these namespaces still holds its lock (it is alive, not a leftover).</summary>
+    private static bool IsHeldByLiveRun(string runId)
+    {
+        var path = LockPath(runId);
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+        try
+        {
+            using var probe = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+            return false;
+        }
+        catch (IOException)
+        {
+            return true; // locked by the run that made it
+        }
     }
 
     /// <summary>"tdm-&lt;unix seconds&gt;-&lt;6 hex&gt;", the prefix of every namespace of this lab.</summary>
@@ -52,12 +81,18 @@ public sealed partial class NetnsLab : IAsyncDisposable
 
     public IReadOnlyList<NetnsHost> Hosts => _hosts;
 
-    /// <summary>Checks root and <c>ip netns</c>, removes leftovers of old runs, and creates the switch namespace and bridge.</summary>
-    public static async Task<NetnsLab> CreateAsync(Action<string>? log = null)
+    /// <summary>Checks root and <c>ip netns</c>, removes leftovers of old runs, and creates the switch namespace and bridge.
+    /// <paramref name="prefix"/> starts every namespace name: "tdm" (tests), "tdl" (the failover lab, which runs for
+    /// hours: builds without the lock files sweep only "tdm" namespaces older than <see cref="LeftoverAge"/>).</summary>
+    public static async Task<NetnsLab> CreateAsync(Action<string>? log = null, string prefix = "tdm")
     {
+        if (prefix is not ("tdm" or "tdl"))
+        {
+            throw new ArgumentException($"prefix '{prefix}' must be tdm or tdl", nameof(prefix));
+        }
         await RequireNetnsAsync();
         await CleanupLeftoversAsync(LeftoverAge, log);
-        var runId = $"tdm-{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
+        var runId = $"{prefix}-{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
         var lab = new NetnsLab(runId, log);
         try
         {
@@ -209,6 +244,12 @@ public sealed partial class NetnsLab : IAsyncDisposable
         {
             await DeleteNamespaceAsync(ns, _log);
         }
+        if (_lock is not null)
+        {
+            await _lock.DisposeAsync();
+            _lock = null;
+            File.Delete(LockPath(RunId));
+        }
         _log?.Invoke($"netns lab {RunId}: torn down");
     }
 
@@ -252,7 +293,7 @@ public sealed partial class NetnsLab : IAsyncDisposable
             var match = NamespaceRegex().Match(name);
             if (match.Success)
             {
-                list.Add((name, DateTimeOffset.FromUnixTimeSeconds(long.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture))));
+                list.Add((name, DateTimeOffset.FromUnixTimeSeconds(long.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture))));
             }
         }
         return list;
@@ -266,7 +307,7 @@ public sealed partial class NetnsLab : IAsyncDisposable
         var removed = 0;
         foreach (var (name, created) in await ListLabNamespacesAsync())
         {
-            if (created < cutoff)
+            if (created < cutoff && !IsHeldByLiveRun(RunIdOf(name)))
             {
                 log?.Invoke($"netns lab: removing leftover namespace {name} (created {created:u})");
                 await DeleteNamespaceAsync(name, log);
@@ -315,6 +356,9 @@ public sealed partial class NetnsLab : IAsyncDisposable
     [GeneratedRegex("^[a-z0-9]{1,12}$")]
     private static partial Regex RoleRegex();
 
-    [GeneratedRegex("^tdm-([0-9]{9,12})-[0-9a-f]{6}-[a-z0-9]+$")]
+    /// <summary>"tdm-1796316902-0a974a-client" → "tdm-1796316902-0a974a".</summary>
+    private static string RunIdOf(string name) => name[..name.LastIndexOf('-')];
+
+    [GeneratedRegex("^(tdm|tdl)-([0-9]{9,12})-[0-9a-f]{6}-[a-z0-9]+$")]
     private static partial Regex NamespaceRegex();
 }
