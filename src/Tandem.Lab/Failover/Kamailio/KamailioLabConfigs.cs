@@ -25,6 +25,8 @@ internal static class KamailioLabConfigs
     /// preferred node starts in state MASTER and the other in BACKUP, preempt on; with nopreempt both start as
     /// BACKUP (keepalived ignores nopreempt otherwise). Whole-second intervals use VRRPv2 like the theses;
     /// sub-second ones need VRRPv3, whose Master_Down_Interval (3 adverts + skew) scales with the interval.
+    /// Two settings go beyond the theses' plain config, because the lab runs intervals down to 10 ms on a shared
+    /// machine: realtime priority for the VRRP process, and gratuitous ARPs again when a spurious takeover ends.
     /// </summary>
     public static string Keepalived(KamailioLabOptions options, string node, bool preferred, int priority, IPAddress self, IPAddress peer)
     {
@@ -36,6 +38,12 @@ internal static class KamailioLabConfigs
             global_defs {
               router_id lab-{{node}}
               vrrp_version {{version}}
+              # Realtime scheduling for the VRRP process (keepalived asks for it with sub-second adverts): a late
+              # advert on a busy machine otherwise makes the backup take over while the master is fine.
+              max_auto_priority
+              # When the master hears a lower-priority advert (a backup that took over by mistake and sent its
+              # gratuitous ARPs) it sends its own again; without this the clients keep the backup's MAC for seconds.
+              vrrp_garp_lower_prio_repeat 1
             }
             vrrp_instance SIP {
               state {{(preferred && options.Preempt ? "MASTER" : "BACKUP")}}
