@@ -154,6 +154,39 @@ public sealed class KamailioKeepalivedFailoverTests(ITestOutputHelper output)
         output.WriteLine("a restarted and holds the VIP again");
     }
 
+    /// <summary>The call loop's path: a call set up through a (INVITE with proxy auth, lookup, record-route) is hung up
+    /// after a crashed and b took the VIP: the BYE follows the Record-Route (the VIP) to b, which relays it.</summary>
+    [Fact]
+    public async Task CallSetUpThroughAIsHungUpThroughBAfterACrash()
+    {
+        await using var lab = await NetnsLab.CreateAsync(output.WriteLine);
+        var client = await lab.AddHostAsync("client", "198.18.0.2/24");
+        var options = new KamailioLabOptions { AdvertInterval = KamailioLabOptions.MinimumAdvertInterval, Users = KamailioLabOptions.DefaultUsers(2) };
+        await using var system = await KamailioKeepalivedSystem.CreateAsync(lab, options, output.WriteLine);
+        await lab.WaitForLinksAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await system.StartAsync(timeout.Token);
+        var vip = new IPEndPoint(system.ServiceAddress, system.SipPort);
+        var (caller, callerPassword) = system.Users[0];
+        var (callee, calleePassword) = system.Users[1];
+
+        // The callee registers from port 5080 through the VIP, then answers there (SIPp UAS).
+        var register = await RunSippAsync(client, "register-auth", vip, callee, calleePassword, system.Domain, localPort: 5080);
+        Assert.True(register.Succeeded, $"callee REGISTER failed:\n{register}");
+        Assert.True(await WaitForContactsAsync(system, "b", 1, TimeSpan.FromSeconds(3)), "DMQ did not replicate the callee's binding to b");
+        var uas = client.Start(Sipp.Binary, ["-sf", RepoPaths.Scenario("uas-answer"), "-i", "198.18.0.2", "-p", "5080", "-t", "u1", "-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"]);
+
+        // The caller holds the call 3 s; a dies 1 s into it.
+        var call = RunSippAsync(client, "uac-call", vip, caller, callerPassword, system.Domain, extra: ["-s", callee, "-d", "3000"]);
+        await Task.Delay(1000);
+        await system.CrashAsync("a");
+        var result = await call;
+        Assert.True(result.Succeeded, $"the call through a was not hung up through b:\n{result}\n{system.Output("b")}");
+        Assert.Equal(0, await uas.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+        output.WriteLine("call set up through a, a crashed, BYE relayed by b: both SIPp ends succeeded");
+        output.WriteLine(string.Join('\n', result.Messages.Split('\n').Where(l => l.StartsWith("Record-Route", StringComparison.OrdinalIgnoreCase) || l.StartsWith("BYE ", StringComparison.Ordinal) || l.StartsWith("SIP/2.0 ", StringComparison.Ordinal) || l.Contains("message sent", StringComparison.Ordinal) || l.Contains("message received", StringComparison.Ordinal))));
+    }
+
     private static async Task<bool> WaitForHoldersAsync(KamailioKeepalivedSystem system, Func<IReadOnlyList<string>, bool> condition, TimeSpan timeout)
     {
         var deadline = Stopwatch.StartNew();
@@ -191,7 +224,7 @@ public sealed class KamailioKeepalivedFailoverTests(ITestOutputHelper output)
     }
 
     /// <summary>SIPp (tests/sipp) from the client's namespace, bounded in time.</summary>
-    private static async Task<SippRun> RunSippAsync(NetnsHost client, string scenario, IPEndPoint server, string user, string password, string domain)
+    private static async Task<SippRun> RunSippAsync(NetnsHost client, string scenario, IPEndPoint server, string user, string password, string domain, int localPort = 5070, IReadOnlyList<string>? extra = null)
     {
         var work = Directory.CreateTempSubdirectory("tandem-lab-sipp-");
         try
@@ -202,8 +235,9 @@ public sealed class KamailioKeepalivedFailoverTests(ITestOutputHelper output)
             var result = await CommandRunner.Instance.RunAsync("ip",
             [
                 "netns", "exec", client.Namespace, Sipp.Binary, $"{server.Address}:{server.Port}",
-                "-sf", RepoPaths.Scenario(scenario), "-inf", users, "-i", client.Address!.ToString(), "-p", "5070",
+                "-sf", RepoPaths.Scenario(scenario), "-inf", users, "-i", client.Address!.ToString(), "-p", localPort.ToString(CultureInfo.InvariantCulture),
                 "-t", "u1", "-m", "1", "-timeout", "10s", "-timeout_error", "-nostdin", "-trace_msg", "-message_file", messages,
+                .. extra ?? [],
             ], TimeSpan.FromSeconds(20));
             return new SippRun(result, File.Exists(messages) ? await File.ReadAllTextAsync(messages) : "");
         }
