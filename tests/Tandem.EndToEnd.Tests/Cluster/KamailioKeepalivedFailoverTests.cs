@@ -73,9 +73,9 @@ public sealed class KamailioKeepalivedFailoverTests(ITestOutputHelper output)
         await Task.Delay(200);
         var crashStarted = Stopwatch.GetTimestamp();
         await system.CrashAsync("a");
-        // Answers to OPTIONS sent while CrashAsync was stopping a's processes may still come from a: the failure
-        // counts from the moment every process of a is dead.
-        var crashAt = Stopwatch.GetTimestamp();
+        var crashReturned = Stopwatch.GetTimestamp();
+        // From this moment every process of a is stopped (then killed): an answer to anything sent later is b's.
+        var crashAt = system.LastCrashStoppedAt;
         var recovered = Stopwatch.StartNew();
         while (recovered.Elapsed < TimeSpan.FromSeconds(15) && !HasAnswerAfter(answers, crashAt))
         {
@@ -88,12 +88,12 @@ public sealed class KamailioKeepalivedFailoverTests(ITestOutputHelper output)
         var firstAfter = answers.First(x => x.Answered && x.Sent > crashAt).Sent;
         var gap = Stopwatch.GetElapsedTime(lastBefore, firstAfter);
         var sinceKill = Stopwatch.GetElapsedTime(crashAt, firstAfter);
-        output.WriteLine($"CrashAsync took {Stopwatch.GetElapsedTime(crashStarted, crashAt).TotalMilliseconds:F0} ms");
+        output.WriteLine($"CrashAsync stopped a's processes after {Stopwatch.GetElapsedTime(crashStarted, crashAt).TotalMilliseconds:F0} ms and returned after {Stopwatch.GetElapsedTime(crashStarted, crashReturned).TotalMilliseconds:F0} ms");
         // a's namespace keeps its copy of the VIP (nobody removed it: its keepalived died), but b's gratuitous ARP
         // pointed the client at b.
         var holders = await system.HoldersAsync(timeout.Token);
         Assert.Contains("b", holders);
-        output.WriteLine($"[{overall.Elapsed.TotalSeconds:F1} s] {system.Name}: kill -9 a -> b answers OPTIONS on the VIP after {sinceKill.TotalMilliseconds:F0} ms (service gap {gap.TotalMilliseconds:F0} ms); VIP configured on [{string.Join(", ", holders)}]");
+        output.WriteLine($"[{overall.Elapsed.TotalSeconds:F1} s] {system.Name}: kill -9 a -> b answers OPTIONS sent {sinceKill.TotalMilliseconds:F0} ms after a stopped (service gap {gap.TotalMilliseconds:F0} ms); VIP configured on [{string.Join(", ", holders)}]");
 
         // The binding made through a is on b: a REGISTER query (no Contact) to b's own address lists it.
         var query = await RunSippAsync(client, "register-query", new IPEndPoint(IPAddress.Parse("198.18.0.12"), system.SipPort), user, password, system.Domain);

@@ -119,6 +119,10 @@ public sealed class KamailioKeepalivedSystem : ILabSystem
             }
         }
         await WaitForServiceAsync([_nodes[0].Name], cancellationToken);
+        foreach (var node in _nodes)
+        {
+            node.Remember();
+        }
         _log?.Invoke($"{Name}: started, {_nodes[0].Name} holds {ServiceAddress}");
     }
 
@@ -142,9 +146,17 @@ public sealed class KamailioKeepalivedSystem : ILabSystem
     public async Task CrashAsync(string node)
     {
         var n = Find(node);
-        var pids = n.AllPids();
+        // The processes remembered at start first: a scan of /proc can take hundreds of ms on a busy machine.
+        var known = n.KnownPids();
+        ProcessTree.Signal(known, ProcessTree.SigStop);
+        LastCrashStoppedAt = Stopwatch.GetTimestamp();
+        var pids = n.AllPids(); // anything started since (normally nothing)
         ProcessTree.Signal(pids, ProcessTree.SigStop);
-        pids = [.. pids.Union(n.AllPids())];
+        if (known.Count == 0)
+        {
+            LastCrashStoppedAt = Stopwatch.GetTimestamp();
+        }
+        pids = [.. pids.Union(known).Union(n.AllPids())];
         ProcessTree.Signal(pids, ProcessTree.SigKill);
         n.Frozen.Clear();
         if (!await ProcessTree.WaitGoneAsync(pids, TimeSpan.FromSeconds(5)))
@@ -154,11 +166,21 @@ public sealed class KamailioKeepalivedSystem : ILabSystem
         _log?.Invoke($"{Name}: crashed {node} (kill -9 of {pids.Count} processes)");
     }
 
+    /// <summary>
+    /// <see cref="Stopwatch.GetTimestamp"/> of the moment the last <see cref="CrashAsync"/> had stopped every process of
+    /// the node: from then on the node answers nothing. CrashAsync returns later (the kernel takes tens of ms, on a busy
+    /// machine hundreds, to tear down a dozen Kamailio processes with their shared memory), so a gap measured from its
+    /// return would leave out part of the outage.
+    /// </summary>
+    public long LastCrashStoppedAt { get; private set; }
+
     /// <summary>SIGSTOP of every process of the node: keepalived stops advertising, Kamailio stops answering, the VIP stays configured.</summary>
     public Task FreezeAsync(string node)
     {
         var n = Find(node);
-        var pids = n.AllPids();
+        var known = n.KnownPids();
+        ProcessTree.Signal(known, ProcessTree.SigStop);
+        var pids = known.Union(n.AllPids()).ToList();
         ProcessTree.Signal(pids, ProcessTree.SigStop);
         n.Frozen.AddRange(pids);
         _log?.Invoke($"{Name}: froze {node} ({pids.Count} processes)");
@@ -223,6 +245,7 @@ public sealed class KamailioKeepalivedSystem : ILabSystem
             expected = holdersBefore.Count == 1 ? holdersBefore[0] : n.Name;
         }
         await WaitForServiceAsync([expected], cancellationToken);
+        n.Remember();
         _log?.Invoke($"{Name}: restarted {node}; {expected} holds {ServiceAddress}");
     }
 
@@ -534,6 +557,15 @@ public sealed class KamailioKeepalivedSystem : ILabSystem
         public NetnsProcess? Keepalived { get; set; }
 
         public List<int> Frozen { get; } = [];
+
+        private List<(int Pid, long StartTime)> _remembered = [];
+
+        /// <summary>Notes the node's processes (with start times) once it runs, for a fast <see cref="KnownPids"/>.</summary>
+        public void Remember() =>
+            _remembered = [.. AllPids().Select(pid => (pid, ProcessTree.StartTimeOf(pid))).Where(p => p.Item2 is not null).Select(p => (p.pid, p.Item2!.Value))];
+
+        /// <summary>The remembered processes that still run (same PID and start time).</summary>
+        public List<int> KnownPids() => [.. _remembered.Where(p => ProcessTree.StartTimeOf(p.Pid) == p.StartTime).Select(p => p.Pid)];
 
         /// <summary>Every live process of the node: keepalived's and Kamailio's trees.</summary>
         public List<int> AllPids()

@@ -66,6 +66,20 @@ internal static partial class ProcessTree
         }
     }
 
+    /// <summary>The process's start time (clock ticks after boot, /proc/PID/stat field 22): with the PID it names one
+    /// process for good, so a remembered PID is not signalled after the kernel reused it.</summary>
+    public static long? StartTimeOf(int pid)
+    {
+        var stat = ReadStat(pid);
+        if (stat is null)
+        {
+            return null;
+        }
+        // Fields after "(comm)": state is field 3, starttime field 22.
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return fields.Length > 19 && long.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var start) ? start : null;
+    }
+
     /// <summary>Whether the PID exists and is not a zombie.</summary>
     public static bool IsAlive(int pid)
     {
