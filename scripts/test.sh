@@ -14,6 +14,12 @@
 #               registrar, usrloc), so no extra module package is needed.
 #               The call tests run it as a record-routing proxy too
 #               (tests/kamailio/proxy.cfg.in: tm, rr, also in the base package).
+#               The Category=Lab tests run it as the classic HA design in
+#               namespaces (src/Tandem.Lab/Failover/Kamailio): dmq, dmq_usrloc,
+#               ctl and kamcmd are in the base package as well.
+#   keepalived  VRRP for that classic design: moves the service address between
+#               the two Kamailio nodes (started by the tests in their own
+#               namespaces, never as a system service).
 #   baresip-core a real softphone (baresip, headless: the aubridge "nil" audio
 #               device, no sound hardware) that the call tests register twice
 #               and use to call one through the server to the other.
@@ -90,7 +96,7 @@ ensure_packages() {
   return "$rc"
 }
 
-ensure_packages sip-tester kamailio baresip-core dnsmasq-base iproute2 procps nftables
+ensure_packages sip-tester kamailio keepalived baresip-core dnsmasq-base iproute2 procps nftables
 
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "error: dotnet (the .NET SDK, see global.json) is not on PATH" >&2
