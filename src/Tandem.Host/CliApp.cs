@@ -22,6 +22,7 @@ public static class CliApp
         RegistrationsCommands.List,
         CdrCommands.List,
         ConfigCommands.Check,
+        ClusterCommands.Status,
     ];
 
     private static readonly Dictionary<string, string> Groups = new Dictionary<string, string>
@@ -30,6 +31,7 @@ public static class CliApp
         ["registrations"] = "inspect registrar bindings",
         ["cdr"] = "list call detail records",
         ["config"] = "check the configuration",
+        ["cluster"] = "inspect the running node's cluster",
     };
 
     public static string Version =>
