@@ -136,7 +136,7 @@ internal static class StatusPrinter
             await output.WriteLineAsync("members:");
             await Table.WriteAsync(output, ["  MEMBER", "ROLE", "STATE", "HEALTH", "LAST HEARD", "LINKS", "CLAIMS", "FENCE"],
                 [
-                    ["  " + cluster.Self + " (this node)", "node", cluster.Leaving ? "leaving" : "up", cluster.HealthScore.ToString(CultureInfo.InvariantCulture), "-", "-",
+                    ["  " + cluster.Self + " (this node)", status.Mode == "witness" ? "witness" : "node", cluster.Leaving ? "leaving" : "up", cluster.HealthScore.ToString(CultureInfo.InvariantCulture), "-", "-",
                         Join(cluster.Addresses.Where(a => a.HeldHere).Select(a => a.Address)), "-"],
                     .. cluster.Members.Select(m => new[]
                     {

@@ -38,10 +38,7 @@ public static class AdminMetrics
         if (status.Cluster is { } cluster && server.ClusterHost is { } host)
         {
             Gauge(text, "tandem_cluster_healthy", "1 when this node's own SIP health check passes.", cluster.Healthy ? 1 : 0);
-            Gauge(text, "tandem_cluster_has_quorum", "1 while this node sees a majority of the voters.", cluster.Quorum.Has ? 1 : 0);
-            Gauge(text, "tandem_cluster_voters_up", "Voters seen up, this node included.", cluster.Quorum.VotesSeen);
-            Gauge(text, "tandem_cluster_voters", "Voters configured (nodes and witness).", cluster.Quorum.Voters);
-            Gauge(text, "tandem_cluster_peers_up", "Other members (nodes and witness) up.", cluster.Members.Count(m => m.State == "up"));
+            Membership(text, cluster);
             Gauge(text, "tandem_cluster_addresses_held", "Service addresses on this node's interfaces.", cluster.Addresses.Count(a => a.HeldHere));
             Gauge(text, "tandem_cluster_addresses_owned", "Service addresses this node decided to hold.", cluster.Addresses.Count(a => a.OwnedHere));
             Counter(text, "tandem_cluster_failovers_total", "Service addresses this node took (after a failure, a handover or at start).", host.Acquisitions);
@@ -49,20 +46,6 @@ public static class AdminMetrics
             text.Append("# HELP tandem_cluster_fences_total Fencing commands run, by result.\n# TYPE tandem_cluster_fences_total counter\n");
             Sample(text, "tandem_cluster_fences_total", "result=\"succeeded\"", host.FencesSucceeded);
             Sample(text, "tandem_cluster_fences_total", "result=\"failed\"", host.FencesFailed);
-            text.Append("# HELP tandem_cluster_member_up 1 when the member is up.\n# TYPE tandem_cluster_member_up gauge\n");
-            foreach (var m in cluster.Members)
-            {
-                Sample(text, "tandem_cluster_member_up", $"member=\"{Escape(m.Id)}\",role=\"{m.Role}\"", m.State == "up" ? 1 : 0);
-            }
-
-            text.Append("# HELP tandem_cluster_link_up 1 when heartbeats arrive on the link.\n# TYPE tandem_cluster_link_up gauge\n");
-            foreach (var m in cluster.Members)
-            {
-                foreach (var link in m.Links)
-                {
-                    Sample(text, "tandem_cluster_link_up", $"member=\"{Escape(m.Id)}\",link=\"{link.Index}\"", link.Up ? 1 : 0);
-                }
-            }
         }
 
         if (status.Replication is { } replication)
@@ -88,6 +71,43 @@ public static class AdminMetrics
         }
 
         return text.ToString();
+    }
+
+    /// <summary>The metrics of <c>tandem witness</c>: membership only.</summary>
+    public static string RenderWitness(AdminStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        var text = new StringBuilder(1024);
+        Gauge(text, "tandem_up", "1 while the node runs.", 1);
+        Gauge(text, "tandem_uptime_seconds", "Seconds since the node started.", status.UptimeSeconds);
+        if (status.Cluster is { } cluster)
+        {
+            Membership(text, cluster);
+        }
+
+        return text.ToString();
+    }
+
+    private static void Membership(StringBuilder text, ClusterStatus cluster)
+    {
+        Gauge(text, "tandem_cluster_has_quorum", "1 while this member sees a majority of the voters.", cluster.Quorum.Has ? 1 : 0);
+        Gauge(text, "tandem_cluster_voters_up", "Voters seen up, this member included.", cluster.Quorum.VotesSeen);
+        Gauge(text, "tandem_cluster_voters", "Voters configured (nodes and witness).", cluster.Quorum.Voters);
+        Gauge(text, "tandem_cluster_peers_up", "Other members (nodes and witness) up.", cluster.Members.Count(m => m.State == "up"));
+        text.Append("# HELP tandem_cluster_member_up 1 when the member is up.\n# TYPE tandem_cluster_member_up gauge\n");
+        foreach (var m in cluster.Members)
+        {
+            Sample(text, "tandem_cluster_member_up", $"member=\"{Escape(m.Id)}\",role=\"{m.Role}\"", m.State == "up" ? 1 : 0);
+        }
+
+        text.Append("# HELP tandem_cluster_link_up 1 when heartbeats arrive on the link.\n# TYPE tandem_cluster_link_up gauge\n");
+        foreach (var m in cluster.Members)
+        {
+            foreach (var link in m.Links)
+            {
+                Sample(text, "tandem_cluster_link_up", $"member=\"{Escape(m.Id)}\",link=\"{link.Index}\"", link.Up ? 1 : 0);
+            }
+        }
     }
 
     private static void PerPeer(StringBuilder text, string name, string type, string help, ReplicationStatus replication, Func<ReplicationPeerStatus, double> value)

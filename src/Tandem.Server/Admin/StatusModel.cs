@@ -6,6 +6,7 @@ namespace Tandem.Server.Admin;
 // Field names are camelCase and stable: add fields, never rename or remove them.
 
 /// <summary>One node's view of itself and the cluster.</summary>
+/// <param name="Mode"><c>standalone</c>, <c>cluster</c> (a node) or <c>witness</c>.</param>
 public sealed record AdminStatus(
     string Version,
     string Node,

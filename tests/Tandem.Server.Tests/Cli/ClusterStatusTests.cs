@@ -40,10 +40,12 @@ public sealed partial class ClusterStatusTests : IDisposable
     }
 
     /// <summary>Starts <c>tandem run</c> and waits until its admin socket answers.</summary>
-    private async Task<(CancellationTokenSource Stop, Task<int> Run)> StartNode(string dataDir, params string[] args)
+    private Task<(CancellationTokenSource Stop, Task<int> Run)> StartNode(string dataDir, params string[] args) => Start("run", dataDir, args);
+
+    private async Task<(CancellationTokenSource Stop, Task<int> Run)> Start(string command, string dataDir, params string[] args)
     {
         var stop = new CancellationTokenSource();
-        var run = CliApp.RunAsync(["run", "--data-dir", dataDir, .. args],
+        var run = CliApp.RunAsync([command, "--data-dir", dataDir, .. args],
             new CliContext { Stdout = TextWriter.Null, Stderr = TextWriter.Null, CurrentDirectory = _dir.Path, Shutdown = stop.Token });
         var node = (stop, run);
         _nodes.Add(node);
@@ -266,6 +268,41 @@ public sealed partial class ClusterStatusTests : IDisposable
         Assert.Equal(1, metrics["tandem_replication_peer_connected{peer=\"b\"}"]);
         Assert.Equal(1, metrics["tandem_replication_records{kind=\"binding\"}"]);
         Assert.True(metrics.ContainsKey("tandem_cluster_failovers_total"));
+    }
+
+    [Fact]
+    public async Task The_witness_serves_its_view_too()
+    {
+        var ports = FreeUdpPorts(3);
+        var config = _dir.Combine("witness.yaml");
+        await File.WriteAllTextAsync(config, $$"""
+            cluster:
+              node-id: w
+              secret: 0123456789abcdef-status-test
+              peers:
+                - { id: a, addresses: [127.0.0.1:{{ports[0]}}] }
+                - { id: b, addresses: [127.0.0.1:{{ports[1]}}] }
+              witness: { id: w, address: 127.0.0.1:{{ports[2]}} }
+            """);
+        var data = _dir.Combine("witness-data");
+        await Start("witness", data, "--config", config);
+
+        var status = await Status(data);
+        Assert.Equal("witness", status.GetProperty("mode").GetString());
+        Assert.Equal("w", status.GetProperty("node").GetString());
+        var cluster = status.GetProperty("cluster");
+        Assert.False(cluster.GetProperty("quorum").GetProperty("has").GetBoolean());
+        Assert.Equal(3, cluster.GetProperty("quorum").GetProperty("voters").GetInt32());
+        Assert.Equal(["a", "b"], cluster.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+        Assert.All(cluster.GetProperty("members").EnumerateArray(), m => Assert.Equal("unknown", m.GetProperty("state").GetString()));
+
+        var text = await Cli("cluster", "status", "--config", config, "--data-dir", data);
+        Assert.Equal(0, text.ExitCode);
+        Assert.Contains("node w (witness)", text.Stdout);
+        Assert.Contains("quorum: NO, 1 of 3 voters seen, 2 needed", text.Stdout);
+        var metrics = ParseMetrics((await AdminClient.GetAsync(AdminServer.SocketPath(data), "/metrics", TimeSpan.FromSeconds(5))).Body!);
+        Assert.Equal(0, metrics["tandem_cluster_has_quorum"]);
+        Assert.Equal(0, metrics["tandem_cluster_member_up{member=\"a\",role=\"node\"}"]);
     }
 
     /// <summary>Every sample line of a Prometheus text exposition, by <c>name{labels}</c>; fails on a line that does not parse.</summary>
