@@ -35,6 +35,7 @@ public sealed class MembershipService : IDisposable, IAsyncDisposable
     private readonly SendTarget[] _targets;
     private readonly DateTimeOffset[] _lastMismatchWarning;
     private MembershipView _view;
+    private MembershipEvent[] _initialEvents;
     private Thread? _loop;
     private Task? _healthLoop;
     private volatile bool _sendNow;
@@ -58,7 +59,7 @@ public sealed class MembershipService : IDisposable, IAsyncDisposable
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Tandem.Cluster");
         var incarnation = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
         _core = new MembershipCore(options, _table, Now, incarnation, initiallyHealthy: _probe is null);
-        _core.Evaluate(Now, _time.GetUtcNow(), out var view);
+        _initialEvents = _core.Evaluate(Now, _time.GetUtcNow(), out var view);
         _view = view!;
         _targets = [.. BuildTargets()];
         _lastMismatchWarning = new DateTimeOffset[_table.Count];
@@ -105,6 +106,21 @@ public sealed class MembershipService : IDisposable, IAsyncDisposable
             var thread = new Thread(() => ReceiveLoop(socket)) { IsBackground = true, Name = $"tandem-hb-recv-{i}" };
             _threads.Add(thread);
             thread.Start();
+        }
+
+        // The first evaluation ran in the constructor (e.g. quorum of a two-node cluster allowed to run
+        // alone): log and raise it now that handlers are attached.
+        foreach (var e in Interlocked.Exchange(ref _initialEvents, []))
+        {
+            MembershipLog.Event(_logger, e);
+            try
+            {
+                Changed?.Invoke(e);
+            }
+            catch (Exception ex)
+            {
+                MembershipLog.HandlerFailed(_logger, ex);
+            }
         }
 
         _loop = new Thread(MainLoop) { IsBackground = true, Name = "tandem-membership", Priority = ThreadPriority.AboveNormal };

@@ -81,7 +81,7 @@ internal static partial class WitnessCommand
                 new SipStatus([], 0, 0, 0, 0, 0, 0), AdminStatusBuilder.Cluster(witness.View, [], [], fencing: false, now), null, history.Snapshot());
         }
 
-        AdminServer admin;
+        AdminServer? admin;
         try
         {
             Directory.CreateDirectory(dataDir);
@@ -94,7 +94,7 @@ internal static partial class WitnessCommand
             return CliApp.Failed;
         }
 
-        await using var adminScope = admin;
+        await using var adminScope = admin ?? (IAsyncDisposable)NoAdmin.Instance;
 
         try
         {
@@ -107,6 +107,13 @@ internal static partial class WitnessCommand
 
         Log.Stopped(logger);
         return CliApp.Ok;
+    }
+
+    private sealed class NoAdmin : IAsyncDisposable
+    {
+        public static readonly NoAdmin Instance = new();
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
     private sealed class SignalHandlers : IDisposable

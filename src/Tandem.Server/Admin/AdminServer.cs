@@ -18,11 +18,11 @@ namespace Tandem.Server.Admin;
 public sealed partial class AdminServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
-    private readonly string _socketPath;
+    private readonly string? _socketPath;
     private readonly ILogger _logger;
     private int _stopped;
 
-    private AdminServer(WebApplication app, string socketPath, ILogger logger)
+    private AdminServer(WebApplication app, string? socketPath, ILogger logger)
     {
         _app = app;
         _socketPath = socketPath;
@@ -32,17 +32,34 @@ public sealed partial class AdminServer : IAsyncDisposable
     /// <summary>Where <c>tandem run</c> serves the admin API for <paramref name="dataDir"/>.</summary>
     public static string SocketPath(string dataDir) => Path.Combine(Path.GetFullPath(dataDir), Config.AdminOptions.SocketFileName);
 
+    /// <summary>Longest Unix socket path Linux accepts (sun_path is 108 bytes with the terminating NUL).</summary>
+    public const int MaxSocketPathBytes = 107;
+
     /// <summary>
     /// Starts serving. A socket file left by a crashed node is replaced; one that still answers means
     /// another node runs with the same data directory, which is refused (<see cref="InvalidOperationException"/>).
+    /// A data directory whose socket path is too long for a Unix socket only gets a warning (the node
+    /// must still run): then only <paramref name="tcp"/> serves, and with no TCP either this returns null.
     /// </summary>
-    public static async Task<AdminServer> StartAsync(string socketPath, IPEndPoint? tcp, Func<AdminStatus> status, Func<AdminStatus, string> metrics,
+    public static async Task<AdminServer?> StartAsync(string socketPath, IPEndPoint? tcp, Func<AdminStatus> status, Func<AdminStatus, string> metrics,
         ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(status);
         ArgumentNullException.ThrowIfNull(metrics);
         var logger = loggerFactory.CreateLogger("Tandem.Admin");
-        await RemoveStaleSocketAsync(socketPath, cancellationToken).ConfigureAwait(false);
+        var unix = System.Text.Encoding.UTF8.GetByteCount(socketPath) <= MaxSocketPathBytes;
+        if (!unix)
+        {
+            Log.PathTooLong(logger, socketPath, MaxSocketPathBytes);
+            if (tcp is null)
+            {
+                return null;
+            }
+        }
+        else
+        {
+            await RemoveStaleSocketAsync(socketPath, cancellationToken).ConfigureAwait(false);
+        }
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
@@ -50,7 +67,11 @@ public sealed partial class AdminServer : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.ListenUnixSocket(socketPath);
+            if (unix)
+            {
+                kestrel.ListenUnixSocket(socketPath);
+            }
+
             if (tcp is not null)
             {
                 kestrel.Listen(tcp);
@@ -74,13 +95,13 @@ public sealed partial class AdminServer : IAsyncDisposable
         });
 
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        if (!OperatingSystem.IsWindows())
+        if (unix && !OperatingSystem.IsWindows())
         {
             File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         }
 
-        var server = new AdminServer(app, socketPath, logger);
-        Log.Listening(logger, socketPath, tcp?.ToString() ?? "(no TCP)");
+        var server = new AdminServer(app, unix ? socketPath : null, logger);
+        Log.Listening(logger, unix ? socketPath : "(none)", tcp?.ToString() ?? "(no TCP)");
         return server;
     }
 
@@ -100,8 +121,12 @@ public sealed partial class AdminServer : IAsyncDisposable
         finally
         {
             await _app.DisposeAsync().ConfigureAwait(false);
-            TryDelete(_socketPath);
-            Log.Stopped(_logger, _socketPath);
+            if (_socketPath is not null)
+            {
+                TryDelete(_socketPath);
+            }
+
+            Log.Stopped(_logger, _socketPath ?? "(no socket)");
         }
     }
 
@@ -158,5 +183,8 @@ public sealed partial class AdminServer : IAsyncDisposable
 
         [LoggerMessage(691, LogLevel.Information, "admin API stopped; removed {Socket}")]
         public static partial void Stopped(ILogger logger, string socket);
+
+        [LoggerMessage(692, LogLevel.Warning, "admin API: no Unix socket: {Socket} is longer than {Max} bytes; use a shorter data-dir (tandem cluster status needs the socket) or admin.listen")]
+        public static partial void PathTooLong(ILogger logger, string socket, int max);
     }
 }
