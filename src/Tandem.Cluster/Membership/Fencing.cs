@@ -63,7 +63,8 @@ public sealed class ShellFencer(FencingOptions options, NodeId self) : IFencer
         }
 
         var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
-        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        // Drained so that a chatty command cannot block on a full pipe; only stderr goes into the detail.
+        _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.Timeout);
         try
@@ -88,7 +89,6 @@ public sealed class ShellFencer(FencingOptions options, NodeId self) : IFencer
         var ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         // A child left in the background may hold the pipes open: do not wait for them for long.
         var output = await Task.WhenAny(stderr, Task.Delay(200, CancellationToken.None)).ConfigureAwait(false) == stderr ? (await stderr.ConfigureAwait(false)).Trim() : "";
-        _ = stdout;
         if (output.Length > 300)
         {
             output = output[..300] + "…";
