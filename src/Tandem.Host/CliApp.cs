@@ -23,6 +23,7 @@ public static class CliApp
         CdrCommands.List,
         ConfigCommands.Check,
         LabCommands.Failover,
+        ClusterCommands.Status,
     ];
 
     private static readonly Dictionary<string, string> Groups = new Dictionary<string, string>
@@ -32,6 +33,7 @@ public static class CliApp
         ["cdr"] = "list call detail records",
         ["config"] = "check the configuration",
         ["lab"] = "measure the cluster in a network-namespace lab",
+        ["cluster"] = "inspect the running node's cluster",
     };
 
     public static string Version =>

@@ -55,6 +55,17 @@ public sealed class TandemServer : IAsyncDisposable
 
     public LocationService Locations { get; } = new();
 
+    public TandemOptions Options => _options;
+
+    /// <summary>When <see cref="StartAsync"/> was called (the admin API's uptime).</summary>
+    public DateTimeOffset StartedAt { get; private set; }
+
+    /// <summary>Membership and service addresses; null on a standalone node or before start.</summary>
+    public ClusterHost? ClusterHost => _cluster;
+
+    /// <summary>Calls being set up or established now.</summary>
+    public int ActiveDialogs => _calls?.Count ?? 0;
+
     /// <summary>State replication (cluster.replication.listen set); null on a standalone node.</summary>
     public ReplicationBridge? Replication { get; private set; }
 
@@ -70,6 +81,7 @@ public sealed class TandemServer : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        StartedAt = _time.GetUtcNow();
         var options = _options.Auth.Enabled && _options.Auth.SharedSecret is null ? SharedSecretFile.Resolve(_options) : _options;
 
         Directory.CreateDirectory(options.DataDir);

@@ -23,6 +23,8 @@ internal sealed class MembershipCore
     private readonly List<MembershipEvent> _events = [];
     private readonly Dictionary<NodeId, OwnershipMember> _ownershipMembers = [];
     private readonly bool _twoNodeAlone;
+    private readonly bool _fencing;
+    private readonly List<FenceRequest> _fenceRequests = [];
     private ulong _sequence;
     private long _epoch;
     private bool _dirty = true;
@@ -55,7 +57,11 @@ internal sealed class MembershipCore
         _healthy = initiallyHealthy;
         _healthReason = initiallyHealthy ? null : "not checked yet";
         _twoNodeAlone = table.Count == 2 && options.Witness is null && options.AllowTwoNodeWithoutWitness;
+        _fencing = options.Fencing is not null && !options.IsWitness;
     }
+
+    /// <summary>A failed fence of a peer is retried at most this often (no fork storm).</summary>
+    public static readonly TimeSpan FenceRetryInterval = TimeSpan.FromSeconds(1);
 
     public ulong Incarnation { get; }
 
@@ -383,6 +389,19 @@ internal sealed class MembershipCore
 
             m.Eligible = eligible;
             members[_table.Ids[i]] = new OwnershipMember(known, eligible, m.EligibleSince, claims);
+            if (known)
+            {
+                // Alive again (or still): what it claims now is what a later fence must cover; an old fence no longer counts.
+                m.LastKnownClaims = claims;
+                m.FenceAttempts = 0;
+                if (m.Fence is FenceStatus.Fenced or FenceStatus.Failed)
+                {
+                    m.Fence = FenceStatus.None;
+                    _dirty = true;
+                }
+            }
+
+            m.Known = known;
         }
 
         var desired = Ownership.Decide(new OwnershipInput
@@ -393,6 +412,11 @@ internal sealed class MembershipCore
             Failback = _options.Failback,
             Now = now,
         });
+
+        if (_fencing)
+        {
+            desired = GateOnFencing(desired, now, wallNow);
+        }
 
         if (desired == _desired)
         {
@@ -413,6 +437,85 @@ internal sealed class MembershipCore
 
         _desired = desired;
         _dirty = true;
+    }
+
+    /// <summary>
+    /// Fencing (docs/cluster.md, "Fencing"): an address this node is about to take that a dead node
+    /// (not known to be alive by anyone, not leaving gracefully) last claimed is held back until that
+    /// node has been fenced. Starts at most one fence per peer at a time, and a failed one again only
+    /// after <see cref="FenceRetryInterval"/>. Addresses nobody held, or handed over gracefully
+    /// (the leaver's last heartbeats claim nothing), need no fence.
+    /// </summary>
+    private ulong GateOnFencing(ulong desired, TimeSpan now, DateTimeOffset wallNow)
+    {
+        var acquiring = desired & ~_desired;
+        if (acquiring == 0)
+        {
+            return desired;
+        }
+
+        for (var i = 1; i < _members.Length; i++)
+        {
+            var m = _members[i];
+            if (_table.Roles[i] == MemberRole.Witness || m.Known || m.State == MemberState.Leaving)
+            {
+                continue;
+            }
+
+            var stale = m.LastKnownClaims & acquiring;
+            if (stale == 0 || m.Fence == FenceStatus.Fenced)
+            {
+                continue;
+            }
+
+            desired &= ~stale;
+            if (m.Fence == FenceStatus.Running || now < m.NextFenceAt)
+            {
+                continue;
+            }
+
+            m.Fence = FenceStatus.Running;
+            m.FenceAttempts++;
+            _dirty = true;
+            var addresses = Ownership.Select(_options.ServiceAddresses, m.LastKnownClaims);
+            var request = new FenceRequest(_table.Ids[i], m.FenceAttempts, addresses, _table.Addresses[i]);
+            _fenceRequests.Add(request);
+            _events.Add(new MembershipEvent(MembershipEventKind.FenceStarted, wallNow,
+                $"attempt {m.FenceAttempts}: it is down and last held {string.Join(", ", addresses.Select(a => a.Address))}", _table.Ids[i]));
+        }
+
+        return desired;
+    }
+
+    /// <summary>The fences <see cref="Evaluate"/> decided to start since the last call (the service runs them off the membership thread).</summary>
+    public IReadOnlyList<FenceRequest> TakeFenceRequests()
+    {
+        if (_fenceRequests.Count == 0)
+        {
+            return [];
+        }
+
+        var requests = _fenceRequests.ToArray();
+        _fenceRequests.Clear();
+        return requests;
+    }
+
+    /// <summary>The outcome of a fence started by <see cref="TakeFenceRequests"/>; takeover proceeds at the next evaluation on success.</summary>
+    public void FenceCompleted(NodeId member, bool succeeded, string detail, TimeSpan now, DateTimeOffset wallNow)
+    {
+        var index = _table.IndexOf(member);
+        if (index < 1 || _members[index].Fence != FenceStatus.Running)
+        {
+            return;
+        }
+
+        var m = _members[index];
+        m.Fence = succeeded ? FenceStatus.Fenced : FenceStatus.Failed;
+        m.NextFenceAt = now + FenceRetryInterval;
+        m.FenceDetail = detail;
+        _dirty = true;
+        _events.Add(new MembershipEvent(succeeded ? MembershipEventKind.FenceSucceeded : MembershipEventKind.FenceFailed, wallNow,
+            succeeded ? $"fence command succeeded: {detail}" : $"fence command failed, retrying in {FenceRetryInterval.TotalSeconds:0} s: {detail}", member));
     }
 
     private string OwnershipReason(bool acquired)
@@ -448,7 +551,12 @@ internal sealed class MembershipCore
             var m = _members[i];
             var holds = Ownership.Select(_options.ServiceAddresses, m.Heard ? m.Holdings : 0).Select(a => a.Address).ToList();
             members.Add(new MemberView(_table.Ids[i], _table.Roles[i], m.State, [.. m.LinkUp], m.Health, m.ReportsQuorum, holds,
-                m.LastHeardWall == default ? null : m.LastHeardWall));
+                m.LastHeardWall == default ? null : m.LastHeardWall)
+            {
+                Fence = m.Fence,
+                FenceDetail = m.FenceDetail,
+                LastKnownClaims = Ownership.Select(_options.ServiceAddresses, m.LastKnownClaims).Select(a => a.Address).ToList(),
+            });
         }
 
         return new MembershipView
@@ -487,5 +595,11 @@ internal sealed class MembershipCore
         public bool Eligible;
         public TimeSpan EligibleSince;
         public DateTimeOffset LastHeardWall;
+        public bool Known;
+        public ulong LastKnownClaims;
+        public FenceStatus Fence;
+        public TimeSpan NextFenceAt;
+        public int FenceAttempts;
+        public string? FenceDetail;
     }
 }

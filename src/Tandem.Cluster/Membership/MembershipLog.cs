@@ -44,6 +44,15 @@ internal static partial class MembershipLog
     [LoggerMessage(612, LogLevel.Debug, "cluster: sending to {Remote} on link {Link} failed: {Reason}")]
     public static partial void SendFailed(ILogger logger, string remote, int link, string reason);
 
+    [LoggerMessage(613, LogLevel.Warning, "cluster: fencing {Member} started at {At:O}: {Reason}")]
+    public static partial void FenceStarted(ILogger logger, string member, DateTimeOffset at, string reason);
+
+    [LoggerMessage(614, LogLevel.Warning, "cluster: fencing {Member} succeeded at {At:O}: {Reason}")]
+    public static partial void FenceSucceeded(ILogger logger, string member, DateTimeOffset at, string reason);
+
+    [LoggerMessage(615, LogLevel.Error, "cluster: fencing {Member} failed at {At:O}: {Reason}")]
+    public static partial void FenceFailed(ILogger logger, string member, DateTimeOffset at, string reason);
+
     public static void Event(ILogger logger, MembershipEvent e)
     {
         var member = e.Member?.Value ?? "";
@@ -69,6 +78,15 @@ internal static partial class MembershipLog
                 break;
             case MembershipEventKind.HealthChanged:
                 Health(logger, member, e.At, e.Reason);
+                break;
+            case MembershipEventKind.FenceStarted:
+                FenceStarted(logger, member, e.At, e.Reason);
+                break;
+            case MembershipEventKind.FenceSucceeded:
+                FenceSucceeded(logger, member, e.At, e.Reason);
+                break;
+            case MembershipEventKind.FenceFailed:
+                FenceFailed(logger, member, e.At, e.Reason);
                 break;
         }
     }

@@ -50,6 +50,9 @@ public sealed record MembershipOptions
 
     public FailbackOptions Failback { get; init; } = new();
 
+    /// <summary>Fence a node that died holding addresses before taking them over; null = no fencing.</summary>
+    public FencingOptions? Fencing { get; init; }
+
     /// <summary>How often the <see cref="IHealthProbe"/> runs.</summary>
     public TimeSpan HealthInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 

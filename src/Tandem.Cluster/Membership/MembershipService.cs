@@ -23,6 +23,7 @@ public sealed class MembershipService : IDisposable, IAsyncDisposable
     private readonly MemberTable _table;
     private readonly MembershipCore _core;
     private readonly IHealthProbe? _probe;
+    private readonly IFencer? _fencer;
     private readonly TimeProvider _time;
     private readonly long _startTimestamp;
     private readonly ILogger _logger;
@@ -34,6 +35,7 @@ public sealed class MembershipService : IDisposable, IAsyncDisposable
     private readonly SendTarget[] _targets;
     private readonly DateTimeOffset[] _lastMismatchWarning;
     private MembershipView _view;
+    private MembershipEvent[] _initialEvents;
     private Thread? _loop;
     private Task? _healthLoop;
     private volatile bool _sendNow;
@@ -43,18 +45,21 @@ public sealed class MembershipService : IDisposable, IAsyncDisposable
     private long _dropped;
     private int _disposed;
 
-    public MembershipService(MembershipOptions options, ILoggerFactory? loggerFactory = null, IHealthProbe? healthProbe = null, TimeProvider? time = null)
+    /// <param name="fencer">Runs fences when <see cref="MembershipOptions.Fencing"/> is set; default: <see cref="ShellFencer"/>.</param>
+    public MembershipService(MembershipOptions options, ILoggerFactory? loggerFactory = null, IHealthProbe? healthProbe = null, TimeProvider? time = null,
+        IFencer? fencer = null)
     {
         options.Validate();
         _options = options;
         _table = new MemberTable(options);
         _probe = options.IsWitness ? null : healthProbe;
         _time = time ?? TimeProvider.System;
+        _fencer = options.Fencing is { } fencing ? fencer ?? new ShellFencer(fencing, options.Self) : null;
         _startTimestamp = _time.GetTimestamp();
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Tandem.Cluster");
         var incarnation = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
         _core = new MembershipCore(options, _table, Now, incarnation, initiallyHealthy: _probe is null);
-        _core.Evaluate(Now, _time.GetUtcNow(), out var view);
+        _initialEvents = _core.Evaluate(Now, _time.GetUtcNow(), out var view);
         _view = view!;
         _targets = [.. BuildTargets()];
         _lastMismatchWarning = new DateTimeOffset[_table.Count];
@@ -101,6 +106,21 @@ public sealed class MembershipService : IDisposable, IAsyncDisposable
             var thread = new Thread(() => ReceiveLoop(socket)) { IsBackground = true, Name = $"tandem-hb-recv-{i}" };
             _threads.Add(thread);
             thread.Start();
+        }
+
+        // The first evaluation ran in the constructor (e.g. quorum of a two-node cluster allowed to run
+        // alone): log and raise it now that handlers are attached.
+        foreach (var e in Interlocked.Exchange(ref _initialEvents, []))
+        {
+            MembershipLog.Event(_logger, e);
+            try
+            {
+                Changed?.Invoke(e);
+            }
+            catch (Exception ex)
+            {
+                MembershipLog.HandlerFailed(_logger, ex);
+            }
         }
 
         _loop = new Thread(MainLoop) { IsBackground = true, Name = "tandem-membership", Priority = ThreadPriority.AboveNormal };
@@ -282,11 +302,19 @@ public sealed class MembershipService : IDisposable, IAsyncDisposable
         MembershipEvent[] events;
         MembershipView? view;
         ulong before, after;
+        IReadOnlyList<FenceRequest> fences;
         lock (_gate)
         {
             before = _core.Desired;
             events = _core.Evaluate(now, _time.GetUtcNow(), out view);
             after = _core.Desired;
+            fences = _core.TakeFenceRequests();
+        }
+
+        foreach (var fence in fences)
+        {
+            // Off the membership thread: the takeover waits for the result, the heartbeats do not.
+            _ = Task.Run(() => FenceAsync(fence));
         }
 
         foreach (var e in events)
@@ -317,6 +345,36 @@ public sealed class MembershipService : IDisposable, IAsyncDisposable
         }
 
         return before != after;
+    }
+
+    private async Task FenceAsync(FenceRequest request)
+    {
+        FenceResult result;
+        try
+        {
+            result = await _fencer!.FenceAsync(request, _stop.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return; // stopping
+        }
+        catch (Exception e)
+        {
+            result = new FenceResult(false, e.Message);
+        }
+
+        lock (_gate)
+        {
+            _core.FenceCompleted(request.Node, result.Succeeded, result.Detail, Now, _time.GetUtcNow());
+        }
+
+        try
+        {
+            _wake.Set();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
     }
 
     private void SendAll(HeartbeatFrame frame, byte[] buffer, SocketAddress[] addresses)

@@ -77,6 +77,15 @@ public sealed record MemberView(
 {
     public bool IsUp => State == MemberState.Up;
 
+    /// <summary>Fencing of this member (a node that died holding addresses); <see cref="FenceStatus.None"/> when not needed or not configured.</summary>
+    public FenceStatus Fence { get; init; }
+
+    /// <summary>What the last fence command said (exit status, timeout, error), if one ran.</summary>
+    public string? FenceDetail { get; init; }
+
+    /// <summary>The addresses it claimed when it was last known alive (what a fence must cover once it is dead).</summary>
+    public IReadOnlyList<string> LastKnownClaims { get; init; } = [];
+
     public bool IsHealthy => HealthScore >= HealthReport.HealthyThreshold;
 }
 
@@ -96,6 +105,30 @@ public enum MembershipEventKind
     AddressReleased,
 
     HealthChanged,
+
+    /// <summary>This node started the fencing command against <see cref="MembershipEvent.Member"/> before taking its addresses.</summary>
+    FenceStarted,
+
+    /// <summary>The fencing command exited 0: the member's addresses may be taken.</summary>
+    FenceSucceeded,
+
+    /// <summary>The fencing command failed or timed out: its addresses stay untaken; retried later.</summary>
+    FenceFailed,
+}
+
+public enum FenceStatus
+{
+    /// <summary>No fence needed (alive, held nothing, left gracefully) or fencing not configured.</summary>
+    None,
+
+    /// <summary>The fencing command is running.</summary>
+    Running,
+
+    /// <summary>The last fence succeeded: its addresses may be taken until it is heard again.</summary>
+    Fenced,
+
+    /// <summary>The last fence failed or timed out; it is retried.</summary>
+    Failed,
 }
 
 /// <summary>A cluster state transition, with when and why; each is also logged as one line.</summary>

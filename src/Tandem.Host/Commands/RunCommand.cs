@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Tandem.Server;
+using Tandem.Server.Admin;
 using Tandem.Server.Config;
 
 namespace Tandem.Host.Commands;
@@ -56,11 +57,19 @@ internal static partial class RunCommand
         Log.Starting(logger, CliApp.Version, config.File ?? "built-in defaults", Path.GetFullPath(options.DataDir));
 
         var exitCode = CliApp.Ok;
+        AdminServer? admin = null;
         await using (var server = new TandemServer(options, loggerFactory))
         {
             try
             {
                 await server.StartAsync(shutdown.Token);
+                admin = await AdminServer.StartAsync(
+                    AdminServer.SocketPath(options.DataDir),
+                    options.Admin.Listen,
+                    () => AdminStatusBuilder.Build(server, CliApp.Version, DateTimeOffset.UtcNow),
+                    status => AdminMetrics.Render(server, status),
+                    loggerFactory,
+                    shutdown.Token);
                 Log.Started(logger, string.Join(", ", options.Listen));
                 using var reload = context.HandleSignals
                     ? PosixSignalRegistration.Create(PosixSignal.SIGHUP, signal =>
@@ -82,6 +91,11 @@ internal static partial class RunCommand
             }
 
             Log.Stopping(logger);
+            if (admin is not null)
+            {
+                await admin.DisposeAsync();
+            }
+
             using var stopDeadline = new CancellationTokenSource(StopTimeout);
             try
             {

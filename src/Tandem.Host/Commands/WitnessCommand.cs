@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Tandem.Cluster.Membership;
+using Tandem.Server.Admin;
 
 namespace Tandem.Host.Commands;
 
@@ -57,6 +58,9 @@ internal static partial class WitnessCommand
         using var signals = context.HandleSignals ? new SignalHandlers(shutdown) : null;
 
         await using var witness = new WitnessService(options, loggerFactory);
+        var history = new ClusterHistory();
+        witness.Changed += e => history.Add(new HistoryEntry(e.At, ClusterHistory.KebabCase(e.Kind.ToString()),
+            e.Member is { } m ? m.Value + (e.Link is { } l ? $" link {l}" : "") : "", e.Reason));
         try
         {
             witness.Start();
@@ -66,6 +70,31 @@ internal static partial class WitnessCommand
             Log.StartFailed(logger, options.Listen[0].ToString(), e.Message);
             return CliApp.Failed;
         }
+
+        // The admin API, as on a node: `tandem cluster status` with the witness's data directory.
+        var dataDir = Path.GetFullPath(config.Options.DataDir);
+        var started = DateTimeOffset.UtcNow;
+        AdminStatus Status()
+        {
+            var now = DateTimeOffset.UtcNow;
+            return new AdminStatus(CliApp.Version, options.Self.Value, "witness", now, Math.Round((now - started).TotalSeconds, 3), dataDir,
+                new SipStatus([], 0, 0, 0, 0, 0, 0), AdminStatusBuilder.Cluster(witness.View, [], [], fencing: false, now), null, history.Snapshot());
+        }
+
+        AdminServer? admin;
+        try
+        {
+            Directory.CreateDirectory(dataDir);
+            admin = await AdminServer.StartAsync(AdminServer.SocketPath(dataDir), config.Options.Admin.Listen, Status, AdminMetrics.RenderWitness,
+                loggerFactory, shutdown.Token);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+        {
+            Log.AdminFailed(logger, e.Message);
+            return CliApp.Failed;
+        }
+
+        await using var adminScope = admin ?? (IAsyncDisposable)NoAdmin.Instance;
 
         try
         {
@@ -78,6 +107,13 @@ internal static partial class WitnessCommand
 
         Log.Stopped(logger);
         return CliApp.Ok;
+    }
+
+    private sealed class NoAdmin : IAsyncDisposable
+    {
+        public static readonly NoAdmin Instance = new();
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
     private sealed class SignalHandlers : IDisposable
@@ -109,6 +145,9 @@ internal static partial class WitnessCommand
     {
         [LoggerMessage(20, LogLevel.Critical, "witness could not bind {Address}: {Reason}")]
         public static partial void StartFailed(ILogger logger, string address, string reason);
+
+        [LoggerMessage(22, LogLevel.Critical, "witness could not start its admin API: {Reason}")]
+        public static partial void AdminFailed(ILogger logger, string reason);
 
         [LoggerMessage(21, LogLevel.Information, "witness stopped")]
         public static partial void Stopped(ILogger logger);

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Tandem.Cluster.Addresses;
 using Tandem.Cluster.Membership;
+using Tandem.Server.Admin;
 using Tandem.Server.Config;
 using Tandem.Sip.Timers;
 using Addr = Tandem.Cluster.Addresses.ServiceAddress;
@@ -33,6 +34,10 @@ public sealed partial class ClusterHost : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task? _worker;
     private int _stopped;
+    private long _acquisitions;
+    private long _peerDowns;
+    private long _fencesSucceeded;
+    private long _fencesFailed;
 
     /// <param name="options">A validated config with an enabled, non-witness <c>cluster:</c> section.</param>
     /// <param name="probeTarget">The UDP listener the health probe sends OPTIONS to.</param>
@@ -61,6 +66,21 @@ public sealed partial class ClusterHost : IAsyncDisposable
     }
 
     public MembershipService Membership => _membership;
+
+    /// <summary>The last transitions (membership, ownership, addresses, fencing) for the admin API.</summary>
+    public ClusterHistory History { get; } = new();
+
+    /// <summary>Times this node decided to take a service address (failovers and first takes).</summary>
+    public long Acquisitions => Interlocked.Read(ref _acquisitions);
+
+    public long PeerDowns => Interlocked.Read(ref _peerDowns);
+
+    public long FencesSucceeded => Interlocked.Read(ref _fencesSucceeded);
+
+    public long FencesFailed => Interlocked.Read(ref _fencesFailed);
+
+    /// <summary>The configured service addresses: name (IP/prefix) → interface.</summary>
+    public IReadOnlyDictionary<string, string> Configured => _configured.ToDictionary(p => p.Key, p => p.Value.Interface, StringComparer.Ordinal);
 
     /// <summary>The service addresses this node has on its interfaces now.</summary>
     public IReadOnlyCollection<string> Held
@@ -103,6 +123,24 @@ public sealed partial class ClusterHost : IAsyncDisposable
     // Membership thread: enqueue only.
     private void OnChanged(MembershipEvent e)
     {
+        var subject = e.Address is { } a ? a.Address : e.Member is { } m ? m.Value + (e.Link is { } l ? $" link {l}" : "") : "";
+        History.Add(new HistoryEntry(e.At, ClusterHistory.KebabCase(e.Kind.ToString()), subject, e.Reason));
+        switch (e.Kind)
+        {
+            case MembershipEventKind.AddressAcquired:
+                Interlocked.Increment(ref _acquisitions);
+                break;
+            case MembershipEventKind.PeerDown:
+                Interlocked.Increment(ref _peerDowns);
+                break;
+            case MembershipEventKind.FenceSucceeded:
+                Interlocked.Increment(ref _fencesSucceeded);
+                break;
+            case MembershipEventKind.FenceFailed:
+                Interlocked.Increment(ref _fencesFailed);
+                break;
+        }
+
         if (e.Address is { } address && e.Kind is MembershipEventKind.AddressAcquired or MembershipEventKind.AddressReleased)
         {
             _work.Writer.TryWrite(new Work(e.Kind == MembershipEventKind.AddressAcquired ? WorkKind.Acquire : WorkKind.Release, address.Address, e.Reason, null));
@@ -216,10 +254,13 @@ public sealed partial class ClusterHost : IAsyncDisposable
 
             LogAcquired(_logger, name, c.Interface, DateTimeOffset.UtcNow, result.Elapsed.TotalMilliseconds, result.Change.ToString(), reason,
                 result.AnnouncementFailure?.Message ?? "announced");
+            History.Add(new HistoryEntry(DateTimeOffset.UtcNow, "address-added", name,
+                $"on {c.Interface} in {result.Elapsed.TotalMilliseconds:F1} ms ({result.Change}, {result.AnnouncementFailure?.Message ?? "announced"}): {reason}"));
         }
         catch (CommandFailedException ex)
         {
             LogAddressActionFailed(_logger, "acquire", name, c.Interface, DateTimeOffset.UtcNow, ex.Message);
+            History.Add(new HistoryEntry(DateTimeOffset.UtcNow, "address-failed", name, $"adding on {c.Interface} failed: {ex.Message}"));
         }
         finally
         {
@@ -244,10 +285,13 @@ public sealed partial class ClusterHost : IAsyncDisposable
             }
 
             LogReleased(_logger, name, c.Interface, DateTimeOffset.UtcNow, (DateTimeOffset.UtcNow - started).TotalMilliseconds, change.ToString(), reason);
+            History.Add(new HistoryEntry(DateTimeOffset.UtcNow, "address-removed", name,
+                $"from {c.Interface} in {(DateTimeOffset.UtcNow - started).TotalMilliseconds:F1} ms ({change}): {reason}"));
         }
         catch (CommandFailedException ex)
         {
             LogAddressActionFailed(_logger, "release", name, c.Interface, DateTimeOffset.UtcNow, ex.Message);
+            History.Add(new HistoryEntry(DateTimeOffset.UtcNow, "address-failed", name, $"removing from {c.Interface} failed: {ex.Message}"));
         }
         finally
         {

@@ -46,6 +46,9 @@ public sealed record ClusterOptions
     /// <summary>Run (through <c>/bin/sh -c</c>) before taking over a dead node's addresses; null = no fencing.</summary>
     public string? FencingCommand { get; init; }
 
+    /// <summary>A fencing command still running after this is killed and counts as failed.</summary>
+    public int FencingTimeoutMs { get; init; } = FencingOptions.DefaultTimeoutMs;
+
     public int HealthIntervalMs { get; init; } = 100;
 
     public int HealthTimeoutMs { get; init; } = 250;
@@ -100,6 +103,7 @@ public sealed record ClusterOptions
             Failback = new FailbackOptions { Policy = FailbackPolicy, Delay = TimeSpan.FromMilliseconds(FailbackDelayMs) },
             HealthInterval = TimeSpan.FromMilliseconds(HealthIntervalMs),
             HealthTimeout = TimeSpan.FromMilliseconds(HealthTimeoutMs),
+            Fencing = FencingCommand is { } command ? new FencingOptions(command, TimeSpan.FromMilliseconds(FencingTimeoutMs)) : null,
         };
     }
 }

@@ -42,6 +42,8 @@ internal static class ClusterSchema
             o => o.Cluster.FailbackPolicy == FailbackPolicy.Sticky ? "sticky" : $"preempt after {o.Cluster.FailbackDelayMs} ms", structured: true),
         ConfigSchema.Text("cluster.fencing-command", required: false, o => o.Cluster.FencingCommand ?? "",
             (o, v) => o with { Cluster = o.Cluster with { FencingCommand = string.IsNullOrWhiteSpace(v) ? null : v } }),
+        ConfigSchema.Int("cluster.fencing-timeout-ms", 100, 600_000, o => o.Cluster.FencingTimeoutMs,
+            (o, v) => o with { Cluster = o.Cluster with { FencingTimeoutMs = v } }),
         ConfigSchema.Int("cluster.health-interval-ms", 10, 60_000, o => o.Cluster.HealthIntervalMs,
             (o, v) => o with { Cluster = o.Cluster with { HealthIntervalMs = v } }),
         ConfigSchema.Int("cluster.health-timeout-ms", 10, 60_000, o => o.Cluster.HealthTimeoutMs,

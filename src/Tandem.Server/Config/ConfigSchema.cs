@@ -18,7 +18,7 @@ internal static class ConfigSchema
         ("warning", LogLevel.Warning), ("error", LogLevel.Error), ("critical", LogLevel.Critical), ("none", LogLevel.None),
     ];
 
-    public static readonly IReadOnlyList<string> Sections = ["sip", "registrar", "auth", "storage", "logging", "routing", "cluster"];
+    public static readonly IReadOnlyList<string> Sections = ["sip", "registrar", "auth", "storage", "logging", "routing", "cluster", "admin"];
 
     public static readonly IReadOnlyList<ConfigKey> Keys =
     [
@@ -56,7 +56,32 @@ internal static class ConfigSchema
         .. RoutingSchema.Keys,
 
         .. ClusterSchema.Keys,
+
+        new("admin.listen", "address:port", ApplyAdminListen, o => o.Admin.Listen?.ToString() ?? "(unset: Unix socket only)"),
     ];
+
+    private static ParseResult ApplyAdminListen(TandemOptions options, ConfigValue value)
+    {
+        var text = value.Items is null ? value.Scalar?.Trim() : null;
+        if (value.Items is not null)
+        {
+            return ParseResult.Fail("must be one address:port, not a list");
+        }
+
+        if (string.IsNullOrEmpty(text))
+        {
+            return ParseResult.Ok(options with { Admin = options.Admin with { Listen = null } });
+        }
+
+        // IPEndPoint.TryParse takes "1.2.3.4" as port 0: insist on an explicit port.
+        if (!System.Net.IPEndPoint.TryParse(text, out var endpoint) || endpoint.Port == 0
+            || !(text.EndsWith(":" + endpoint.Port.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)))
+        {
+            return ParseResult.Fail($"must be an IP address and a port 1-65535, e.g. 127.0.0.1:9060 or [::1]:9060 (got '{text}')");
+        }
+
+        return ParseResult.Ok(options with { Admin = options.Admin with { Listen = endpoint } });
+    }
 
     public static ConfigKey? Find(string path) => Keys.FirstOrDefault(k => k.Path == path);
 

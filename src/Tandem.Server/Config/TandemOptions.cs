@@ -39,6 +39,21 @@ public sealed record TandemOptions
 
     /// <summary>Section <c>cluster</c>: membership, service addresses, failover; standalone when <see cref="ClusterOptions.NodeId"/> is null.</summary>
     public ClusterOptions Cluster { get; init; } = new();
+
+    /// <summary>Section <c>admin</c>: the admin API (status, metrics) of <c>tandem run</c>.</summary>
+    public AdminOptions Admin { get; init; } = new();
+}
+
+/// <summary>
+/// The admin API (docs/cluster.md, "Admin API"): always on the Unix socket <c>&lt;data-dir&gt;/admin.sock</c>
+/// (mode 0600), and also on TCP at <see cref="Listen"/> when set.
+/// </summary>
+public sealed record AdminOptions
+{
+    public const string SocketFileName = "admin.sock";
+
+    /// <summary>Also serve the admin API over plain HTTP here (e.g. 127.0.0.1:9060, for a Prometheus scraper); null = Unix socket only.</summary>
+    public System.Net.IPEndPoint? Listen { get; init; }
 }
 
 public sealed record SipOptions

@@ -19,7 +19,7 @@ internal sealed class SimulatedCluster
     private readonly byte[] _buffer = new byte[HeartbeatCodec.MaxSize];
 
     public SimulatedCluster(string[] nodes, string? witness = null, int links = 1, IReadOnlyList<ServiceAddress>? addresses = null,
-        FailbackOptions? failback = null, bool allowTwoNode = false)
+        FailbackOptions? failback = null, bool allowTwoNode = false, FencingOptions? fencing = null)
     {
         Nodes = nodes;
         var all = witness is null ? nodes : [.. nodes, witness];
@@ -38,6 +38,7 @@ internal sealed class SimulatedCluster
                 ServiceAddresses = addresses ?? [],
                 Failback = failback ?? new FailbackOptions(),
                 AllowTwoNodeWithoutWitness = allowTwoNode,
+                Fencing = fencing,
             };
             options.Validate();
             var table = new MemberTable(options);

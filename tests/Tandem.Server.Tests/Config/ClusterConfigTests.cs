@@ -22,6 +22,7 @@ public sealed class ClusterConfigTests : IDisposable
             - { address: 198.18.0.101/24, interface: br-svc, preference: [b, a] }
           failback: { policy: sticky }
           fencing-command: /usr/local/bin/fence-peer
+          fencing-timeout-ms: 2500
           replication: { mode: async, listen: 198.18.1.1:7947, sync-timeout-ms: 250 }
         """;
 
@@ -67,6 +68,7 @@ public sealed class ClusterConfigTests : IDisposable
 
         var m = c.ToMembershipOptions();
         m.Validate();
+        Assert.Equal(new FencingOptions("/usr/local/bin/fence-peer", TimeSpan.FromMilliseconds(2500)), m.Fencing);
         Assert.Equal(TimeSpan.FromMilliseconds(100), m.DetectionTime);
         Assert.Equal(3, m.VoterCount);
         Assert.Equal("198.18.0.101/24", m.ServiceAddresses[1].Address);
@@ -118,6 +120,7 @@ public sealed class ClusterConfigTests : IDisposable
     [InlineData("replication: { listen: 127.0.0.1:7947 }", "cluster.peers[0].replication: peer 'b' needs its replication endpoint (address:port) because cluster.replication.listen is set")]
     [InlineData("peers: [{ id: b, addresses: [198.18.0.2:7946], replication: nowhere }]", "cluster.peers[0].replication: 'nowhere' is not an IP address with a port")]
     [InlineData("hearbeat-misses: 3", "cluster.hearbeat-misses: unknown key (did you mean 'heartbeat-misses'?)")]
+    [InlineData("fencing-timeout-ms: 50", "tandem.yaml:7: cluster.fencing-timeout-ms: must be between 100 and 600000 (got 50)")]
     public void Bad_values_are_reported(string line, string expected)
     {
         string[] lines =
@@ -133,6 +136,25 @@ public sealed class ClusterConfigTests : IDisposable
         var yaml = string.Join("\n", lines.Where(l => !l.StartsWith(key, StringComparison.Ordinal)).Append("  " + line)) + "\n";
 
         Assert.Contains(expected, Errors(LoadYaml(yaml)));
+    }
+
+    [Theory]
+    [InlineData("listen: 127.0.0.1", "tandem.yaml:2: admin.listen: must be an IP address and a port 1-65535, e.g. 127.0.0.1:9060 or [::1]:9060 (got '127.0.0.1')")]
+    [InlineData("listen: localhost:9060", "admin.listen: must be an IP address and a port 1-65535")]
+    [InlineData("listen: [127.0.0.1:9060]", "tandem.yaml:2: admin.listen: must be one address:port, not a list")]
+    [InlineData("socket: /run/tandem.sock", "tandem.yaml:2: admin.socket: unknown key")]
+    public void Bad_admin_values_are_reported(string line, string expected)
+    {
+        Assert.Contains(expected, Errors(LoadYaml("admin:\n  " + line + "\n")));
+    }
+
+    [Fact]
+    public void Admin_listen_is_read_from_the_file_and_the_environment()
+    {
+        Assert.Equal("[::1]:9061", LoadYaml("admin:\n  listen: \"[::1]:9061\"\n").Options!.Admin.Listen!.ToString());
+        var fromEnvironment = ConfigLoader.Load(null, new Dictionary<string, string> { ["TANDEM_ADMIN_LISTEN"] = "127.0.0.1:9060" });
+        Assert.Equal("127.0.0.1:9060", fromEnvironment.Options!.Admin.Listen!.ToString());
+        Assert.Null(ConfigLoader.Load(null, NoEnvironment).Options!.Admin.Listen);
     }
 
     [Fact]
