@@ -362,8 +362,16 @@ public sealed partial class ReplicationNode : IAsyncDisposable
         if (local.Combined == remote.Combined)
         {
             peer.StableMismatches = 0;
+            // Once per agreement (after a connect or a mismatch), not on every digest exchange.
+            if (Interlocked.Exchange(ref peer.ConvergenceLogged, 1) == 0)
+            {
+                LogConverged(peer.Options.NodeId, local);
+            }
+
             return;
         }
+
+        Volatile.Write(ref peer.ConvergenceLogged, 0);
 
         if (local.Combined == peer.LastLocalCombined && remote.Combined == peer.LastRemoteCombined)
         {
@@ -493,6 +501,9 @@ public sealed partial class ReplicationNode : IAsyncDisposable
         public long SnapshotsReceived;
         public long RepairsSent;
 
+        /// <summary>1 once "converged" was logged for the current agreement; reset on a mismatch or a new connection.</summary>
+        public int ConvergenceLogged;
+
         public ReplicationPeerOptions Options { get; } = options;
 
         public PeerQueue Queue { get; } = new(capacity);
@@ -535,6 +546,9 @@ public sealed partial class ReplicationNode : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Replication: persistence failed; retrying")]
     private partial void LogPersistenceError(Exception e);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replication: converged with {Peer}, digest {Digest}")]
+    private partial void LogConverged(NodeId peer, StateDigest digest);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Replication: digest mismatch with {Peer} is stable; re-sent {Count} records of the differing buckets")]
     private partial void LogRepair(NodeId peer, int count);
