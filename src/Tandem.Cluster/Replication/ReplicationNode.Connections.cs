@@ -72,7 +72,7 @@ public sealed partial class ReplicationNode
             lock (peer.InboundGate)
             {
                 generation = ++peer.InboundGeneration;
-                Volatile.Write(ref peer.ConvergenceLogged, 0);
+                Interlocked.Exchange(ref peer.LoggedConvergedDigest, 0);
                 epoch = peer.InboundEpoch;
                 lastSeq = peer.InboundLastSeq;
             }

@@ -362,16 +362,15 @@ public sealed partial class ReplicationNode : IAsyncDisposable
         if (local.Combined == remote.Combined)
         {
             peer.StableMismatches = 0;
-            // Once per agreement (after a connect or a mismatch), not on every digest exchange.
-            if (Interlocked.Exchange(ref peer.ConvergenceLogged, 1) == 0)
+            // Once per agreed state (and again after a reconnect), not on every digest exchange: a digest
+            // can arrive late (buffered while the link was cut), so a later agreement on newer state is news.
+            if (Interlocked.Exchange(ref peer.LoggedConvergedDigest, (long)local.Combined) != (long)local.Combined)
             {
                 LogConverged(peer.Options.NodeId, local);
             }
 
             return;
         }
-
-        Volatile.Write(ref peer.ConvergenceLogged, 0);
 
         if (local.Combined == peer.LastLocalCombined && remote.Combined == peer.LastRemoteCombined)
         {
@@ -501,8 +500,8 @@ public sealed partial class ReplicationNode : IAsyncDisposable
         public long SnapshotsReceived;
         public long RepairsSent;
 
-        /// <summary>1 once "converged" was logged for the current agreement; reset on a mismatch or a new connection.</summary>
-        public int ConvergenceLogged;
+        /// <summary>The agreed digest last logged as "converged" (0: none since the last connection).</summary>
+        public long LoggedConvergedDigest;
 
         public ReplicationPeerOptions Options { get; } = options;
 
