@@ -25,6 +25,8 @@
 #               adds/removes addresses with it; tests/Tandem.EndToEnd.Tests/Cluster
 #               runs real `tandem run`/`tandem witness` processes in such namespaces.
 #   procps      `sysctl` and `kill`, used by the namespace test harness.
+#   nftables    `nft`: ClusterStateTests cut the link between two nodes (a partition)
+#               with a drop rule inside one node's namespace.
 # Nothing else: the tests read registrations through the `tandem` CLI, not sqlite3.
 set -euo pipefail
 
@@ -87,7 +89,7 @@ ensure_packages() {
   return "$rc"
 }
 
-ensure_packages sip-tester kamailio baresip-core dnsmasq-base iproute2 procps
+ensure_packages sip-tester kamailio baresip-core dnsmasq-base iproute2 procps nftables
 
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "error: dotnet (the .NET SDK, see global.json) is not on PATH" >&2

@@ -15,6 +15,7 @@ namespace Tandem.EndToEnd.Tests.Cluster;
 /// "Replication: converged with PEER, digest X" log line of both sides). Gaps are printed, not asserted.
 /// </summary>
 [Trait("Category", "Cluster")]
+[Collection(ClusterCollection.Name)]
 public sealed partial class ClusterStateTests(ITestOutputHelper output)
 {
     private const int PhonePort = 5070;

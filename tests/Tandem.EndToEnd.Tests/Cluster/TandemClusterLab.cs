@@ -609,27 +609,70 @@ public sealed class NetnsSipp(NetnsProcess process, DirectoryInfo work, string e
 /// <summary>SIP OPTIONS to an address from a UDP socket: "does the service answer?".</summary>
 public static class SipOptions
 {
-    /// <summary>Probes every ~100 ms until a 200 comes back; the time it took, or null.</summary>
+    /// <summary>
+    /// Sends an OPTIONS (each with its own Call-ID) every 10 ms until one of them is answered 200; the time
+    /// from the call to that answer, or null. Answers to requests sent before the call do not count, so
+    /// the result resolves a service gap to about 10 ms.
+    /// </summary>
     public static async Task<TimeSpan?> WaitForAnswerAsync(Socket socket, IPEndPoint target, TimeSpan timeout)
     {
         var started = Stopwatch.GetTimestamp();
+        var sent = new HashSet<string>(StringComparer.Ordinal);
+        var buffer = new byte[8192];
+        var nextSend = TimeSpan.Zero;
         while (Stopwatch.GetElapsedTime(started) < timeout)
         {
-            if (await TryAsync(socket, target, TimeSpan.FromMilliseconds(100)) == true)
+            if (Stopwatch.GetElapsedTime(started) >= nextSend)
             {
-                return Stopwatch.GetElapsedTime(started);
+                var callId = Guid.NewGuid().ToString("N");
+                sent.Add(callId);
+                try
+                {
+                    await socket.SendToAsync(Request(socket, target, callId), SocketFlags.None, target);
+                }
+                catch (SocketException)
+                {
+                    // No route yet (ARP unresolved): try again at the next tick.
+                }
+
+                nextSend = Stopwatch.GetElapsedTime(started) + TimeSpan.FromMilliseconds(10);
+            }
+
+            using var tick = new CancellationTokenSource(TimeSpan.FromMilliseconds(10));
+            try
+            {
+                var received = await socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), tick.Token);
+                var text = Encoding.ASCII.GetString(buffer, 0, received.ReceivedBytes);
+                if (text.StartsWith("SIP/2.0 200", StringComparison.Ordinal) && CallIdOf(text) is { } id && sent.Contains(id))
+                {
+                    return Stopwatch.GetElapsedTime(started);
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException)
+            {
             }
         }
 
         return null;
     }
 
-    /// <summary>True: 200; false: another final response; null: no answer within <paramref name="timeout"/>.</summary>
-    public static async Task<bool?> TryAsync(Socket socket, IPEndPoint target, TimeSpan timeout)
+    private static string? CallIdOf(string response)
+    {
+        var at = response.IndexOf("\r\nCall-ID: ", StringComparison.OrdinalIgnoreCase);
+        if (at < 0)
+        {
+            return null;
+        }
+
+        var start = at + "\r\nCall-ID: ".Length;
+        var end = response.IndexOf('@', start);
+        return end < 0 ? null : response[start..end];
+    }
+
+    private static byte[] Request(Socket socket, IPEndPoint target, string callId)
     {
         var local = (IPEndPoint)socket.LocalEndPoint!;
-        var callId = Guid.NewGuid().ToString("N");
-        var request =
+        return Encoding.ASCII.GetBytes(
             $"OPTIONS sip:{target.Address}:{target.Port} SIP/2.0\r\n" +
             $"Via: SIP/2.0/UDP {local.Address}:{local.Port};branch=z9hG4bK{callId[..16]};rport\r\n" +
             "Max-Forwards: 70\r\n" +
@@ -637,12 +680,19 @@ public static class SipOptions
             $"To: <sip:{target.Address}:{target.Port}>\r\n" +
             $"Call-ID: {callId}@probe\r\n" +
             "CSeq: 1 OPTIONS\r\n" +
-            "Content-Length: 0\r\n\r\n";
+            "Content-Length: 0\r\n\r\n");
+    }
+
+    /// <summary>True: 200; false: another final response; null: no answer within <paramref name="timeout"/>.</summary>
+    public static async Task<bool?> TryAsync(Socket socket, IPEndPoint target, TimeSpan timeout)
+    {
+        var callId = Guid.NewGuid().ToString("N");
+        var request = Request(socket, target, callId);
         using var cts = new CancellationTokenSource(timeout);
         var buffer = new byte[8192];
         try
         {
-            await socket.SendToAsync(Encoding.ASCII.GetBytes(request), SocketFlags.None, target, cts.Token);
+            await socket.SendToAsync(request, SocketFlags.None, target, cts.Token);
             while (true)
             {
                 var received = await socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), cts.Token);
