@@ -457,8 +457,19 @@ public sealed class ClusterNode(string id, NetnsHost host, string address, strin
         Process = Host.Start(Processes.DotnetHost, [TandemCli.Dll, "run", "--config", ConfigPath]);
     }
 
-    /// <summary>kill -9 (does not wait: the gap is measured from the signal).</summary>
-    public void Kill() => Process!.Kill();
+    /// <summary>
+    /// kill -9, then waits (at most 2 s) until the kernel has ended the process (/proc says zombie or gone),
+    /// so that no answer measured afterwards can come from it. Measure gaps from before this call.
+    /// </summary>
+    public void Kill()
+    {
+        Process!.Kill();
+        var started = Stopwatch.GetTimestamp();
+        while (Process.ProcState() is not (null or 'Z') && Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(2))
+        {
+            Thread.Sleep(1);
+        }
+    }
 
     public async Task<bool> WaitForLogAsync(string text, TimeSpan timeout, int since = 0)
     {
