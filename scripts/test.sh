@@ -33,7 +33,8 @@
 #   procps      `sysctl` and `kill`, used by the namespace test harness.
 #   nftables    `nft`: the failover lab (`tandem lab failover`, Category=Lab in
 #               tests/Tandem.EndToEnd.Tests/Lab) partitions the two nodes with
-#               drop rules in their namespaces.
+#               drop rules in their namespaces; ClusterStateTests cut the link
+#               between two nodes the same way.
 # Nothing else: the tests read registrations through the `tandem` CLI, not sqlite3.
 set -euo pipefail
 

@@ -11,6 +11,12 @@ public sealed class ServiceAddressOptions
     /// that run several nodes in one process. Null (the default): the namespace this process runs in.</summary>
     public string? NetworkNamespace { get; init; }
 
+    /// <summary>
+    /// Add and remove addresses with rtnetlink requests from this process (no fork) when no custom
+    /// <see cref="ICommandRunner"/> is given; the <c>ip</c> command is used when netlink fails, and for listing.
+    /// </summary>
+    public bool UseNetlink { get; init; } = true;
+
     /// <summary>The iproute2 binary.</summary>
     public string IpCommand { get; init; } = "ip";
 
@@ -41,8 +47,9 @@ public sealed record AcquireResult(HeldAddress Held, AddressChange Change, Excep
 /// Adds service addresses (virtual IPs) to and removes them from local interfaces on Linux, and announces
 /// an added address to the link so that neighbours send its traffic here at once.
 /// <list type="bullet">
-/// <item>Addresses are changed with iproute2 (<c>ip -4|-6 addr add|del ADDR/PREFIX dev IF</c>, IPv6 with
-/// <c>nodad</c> so it is usable immediately), run through <see cref="ICommandRunner"/> with a timeout.</item>
+/// <item>Addresses are changed with one rtnetlink request each (<see cref="RtNetlink"/>, no process started), falling
+/// back to iproute2 (<c>ip -4|-6 addr add|del ADDR/PREFIX dev IF</c>, run through <see cref="ICommandRunner"/> with a
+/// timeout) when netlink fails or a custom runner is given; IPv6 without duplicate address detection so it is usable immediately.</item>
 /// <item>Both operations are idempotent: adding a present address or removing an absent one succeeds and says so.</item>
 /// <item>Announcements are built and sent by <see cref="IAddressAnnouncer"/> (by default raw frames, see
 /// <see cref="RawSocketAnnouncer"/>) on <see cref="ServiceAddressOptions.AnnouncementSchedule"/>.</item>
@@ -55,6 +62,7 @@ public sealed partial class ServiceAddressManager : IAsyncDisposable
 {
     private readonly ServiceAddressOptions _options;
     private readonly ICommandRunner _runner;
+    private readonly bool _netlink;
     private readonly IAddressAnnouncer _announcer;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -69,6 +77,7 @@ public sealed partial class ServiceAddressManager : IAsyncDisposable
     {
         _options = options ?? new ServiceAddressOptions();
         _runner = runner ?? CommandRunner.Instance;
+        _netlink = _options.UseNetlink && runner is null && OperatingSystem.IsLinux();
         _announcer = announcer ?? new RawSocketAnnouncer(_options.NetworkNamespace);
         _logger = logger ?? NullLogger.Instance;
     }
@@ -110,21 +119,8 @@ public sealed partial class ServiceAddressManager : IAsyncDisposable
             // follows the add without another command in between.
             var link = await GetLinkCoreAsync(interfaceName, refresh: false, cancellationToken).ConfigureAwait(false);
 
-            var add = await _runner.RunAsync(_options.IpCommand, IpRoute2.AddAddress(_options.NetworkNamespace, address, interfaceName), _options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+            var change = TryNetlink(add: true, held, link.Index) ?? await AddWithIpAsync(held, cancellationToken).ConfigureAwait(false);
             var added = Stopwatch.GetTimestamp();
-            var change = AddressChange.Added;
-            if (!add.Succeeded)
-            {
-                // "Address already assigned" / "File exists" (older iproute2): check instead of trusting the message.
-                if (await IsPresentCoreAsync(held, cancellationToken).ConfigureAwait(false))
-                {
-                    change = AddressChange.AlreadyPresent;
-                }
-                else
-                {
-                    throw new CommandFailedException($"cannot add {address} to {interfaceName}: `{add.CommandLine}` exited with {add.ExitCode}: {CommandRunnerExtensions.FirstLines(add.StandardError)}", add);
-                }
-            }
 
             Burst? previous;
             lock (_stateLock)
@@ -288,18 +284,8 @@ public sealed partial class ServiceAddressManager : IAsyncDisposable
             await burst.StopAsync().ConfigureAwait(false);
         }
 
-        var delete = await _runner.RunAsync(_options.IpCommand, IpRoute2.DeleteAddress(_options.NetworkNamespace, held.Address, held.Interface), _options.CommandTimeout, cancellationToken).ConfigureAwait(false);
-        var change = AddressChange.Removed;
-        if (!delete.Succeeded)
-        {
-            // "Address not found" / "Cannot assign requested address" (older iproute2): check instead of
-            // trusting the message. An interface that is gone holds no address either.
-            if (!InterfaceMissing(delete) && await IsPresentCoreAsync(held, cancellationToken).ConfigureAwait(false))
-            {
-                throw new CommandFailedException($"cannot remove {held.Address} from {held.Interface}: `{delete.CommandLine}` exited with {delete.ExitCode}: {CommandRunnerExtensions.FirstLines(delete.StandardError)}", delete);
-            }
-            change = AddressChange.AlreadyAbsent;
-        }
+        var link = _netlink ? await TryGetLinkAsync(held.Interface, cancellationToken).ConfigureAwait(false) : null;
+        var change = (link is null ? null : TryNetlink(add: false, held, link.Index)) ?? await DeleteWithIpAsync(held, cancellationToken).ConfigureAwait(false);
         lock (_stateLock)
         {
             _held.Remove(held);
@@ -307,6 +293,77 @@ public sealed partial class ServiceAddressManager : IAsyncDisposable
         var elapsed = Stopwatch.GetElapsedTime(started);
         LogReleased(held.Address, held.Interface, change, elapsed.TotalMilliseconds);
         return change;
+    }
+
+    private async Task<AddressChange> AddWithIpAsync(HeldAddress held, CancellationToken cancellationToken)
+    {
+        var add = await _runner.RunAsync(_options.IpCommand, IpRoute2.AddAddress(_options.NetworkNamespace, held.Address, held.Interface), _options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+        if (add.Succeeded)
+        {
+            return AddressChange.Added;
+        }
+
+        // "Address already assigned" / "File exists" (older iproute2): check instead of trusting the message.
+        if (await IsPresentCoreAsync(held, cancellationToken).ConfigureAwait(false))
+        {
+            return AddressChange.AlreadyPresent;
+        }
+
+        throw new CommandFailedException($"cannot add {held.Address} to {held.Interface}: `{add.CommandLine}` exited with {add.ExitCode}: {CommandRunnerExtensions.FirstLines(add.StandardError)}", add);
+    }
+
+    private async Task<AddressChange> DeleteWithIpAsync(HeldAddress held, CancellationToken cancellationToken)
+    {
+        var delete = await _runner.RunAsync(_options.IpCommand, IpRoute2.DeleteAddress(_options.NetworkNamespace, held.Address, held.Interface), _options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+        if (delete.Succeeded)
+        {
+            return AddressChange.Removed;
+        }
+
+        // "Address not found" / "Cannot assign requested address" (older iproute2): check instead of
+        // trusting the message. An interface that is gone holds no address either.
+        if (!InterfaceMissing(delete) && await IsPresentCoreAsync(held, cancellationToken).ConfigureAwait(false))
+        {
+            throw new CommandFailedException($"cannot remove {held.Address} from {held.Interface}: `{delete.CommandLine}` exited with {delete.ExitCode}: {CommandRunnerExtensions.FirstLines(delete.StandardError)}", delete);
+        }
+
+        return AddressChange.AlreadyAbsent;
+    }
+
+    /// <summary>The change made with one rtnetlink request, or null to fall back to <c>ip</c> (netlink off or failed: <c>ip</c> then says why).</summary>
+    private AddressChange? TryNetlink(bool add, HeldAddress held, int interfaceIndex)
+    {
+        if (!_netlink)
+        {
+            return null;
+        }
+
+        try
+        {
+            return RtNetlink.ChangeAddress(_options.NetworkNamespace, add, held.Address, interfaceIndex) switch
+            {
+                0 => add ? AddressChange.Added : AddressChange.Removed,
+                RtNetlink.EEXIST when add => AddressChange.AlreadyPresent,
+                RtNetlink.EADDRNOTAVAIL when !add => AddressChange.AlreadyAbsent,
+                _ => null,
+            };
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+        {
+            return null;
+        }
+    }
+
+    private async Task<LinkInfo?> TryGetLinkAsync(string interfaceName, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await GetLinkCoreAsync(interfaceName, refresh: false, cancellationToken).ConfigureAwait(false);
+        }
+        catch (CommandFailedException)
+        {
+            return null; // no such interface: `ip addr del` reports it
+        }
     }
 
     private static bool InterfaceMissing(CommandResult result)

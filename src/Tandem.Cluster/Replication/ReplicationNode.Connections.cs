@@ -72,6 +72,7 @@ public sealed partial class ReplicationNode
             lock (peer.InboundGate)
             {
                 generation = ++peer.InboundGeneration;
+                Interlocked.Exchange(ref peer.LoggedConvergedDigest, 0);
                 epoch = peer.InboundEpoch;
                 lastSeq = peer.InboundLastSeq;
             }

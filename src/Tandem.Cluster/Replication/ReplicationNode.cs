@@ -362,6 +362,13 @@ public sealed partial class ReplicationNode : IAsyncDisposable
         if (local.Combined == remote.Combined)
         {
             peer.StableMismatches = 0;
+            // Once per agreed state (and again after a reconnect), not on every digest exchange: a digest
+            // can arrive late (buffered while the link was cut), so a later agreement on newer state is news.
+            if (Interlocked.Exchange(ref peer.LoggedConvergedDigest, (long)local.Combined) != (long)local.Combined)
+            {
+                LogConverged(peer.Options.NodeId, local);
+            }
+
             return;
         }
 
@@ -493,6 +500,9 @@ public sealed partial class ReplicationNode : IAsyncDisposable
         public long SnapshotsReceived;
         public long RepairsSent;
 
+        /// <summary>The agreed digest last logged as "converged" (0: none since the last connection).</summary>
+        public long LoggedConvergedDigest;
+
         public ReplicationPeerOptions Options { get; } = options;
 
         public PeerQueue Queue { get; } = new(capacity);
@@ -535,6 +545,9 @@ public sealed partial class ReplicationNode : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Replication: persistence failed; retrying")]
     private partial void LogPersistenceError(Exception e);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replication: converged with {Peer}, digest {Digest}")]
+    private partial void LogConverged(NodeId peer, StateDigest digest);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Replication: digest mismatch with {Peer} is stable; re-sent {Count} records of the differing buckets")]
     private partial void LogRepair(NodeId peer, int count);

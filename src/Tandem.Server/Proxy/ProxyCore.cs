@@ -249,7 +249,7 @@ public sealed class ProxyCore
         var destinations = await ResolveNextHopAsync(nextHop, cancellationToken);
         foreach (var destination in destinations)
         {
-            var outFlow = await _d.Transports.GetFlowAsync(destination.Transport, destination.EndPoint, cancellationToken);
+            var outFlow = await _d.Transports.GetFlowAsync(destination.Transport, destination.EndPoint, cancellationToken, flow.LocalEndPoint.Address);
             if (outFlow is null)
             {
                 continue;
@@ -439,7 +439,7 @@ public sealed class ProxyCore
         while (branch.DestinationIndex < branch.Destinations.Count)
         {
             var destination = branch.Destinations[branch.DestinationIndex];
-            var outFlow = await _d.Transports.GetFlowAsync(destination.Transport, destination.EndPoint, CancellationToken.None);
+            var outFlow = await _d.Transports.GetFlowAsync(destination.Transport, destination.EndPoint, CancellationToken.None, call.Inbound.LocalEndPoint.Address);
             if (outFlow is null)
             {
                 branch.DestinationIndex++;

@@ -22,6 +22,7 @@ namespace Tandem.EndToEnd.Tests.Cluster;
 /// moves in tens of ms (see the printed cluster logs).
 /// </summary>
 [Trait("Category", "Cluster")]
+[Collection(ClusterCollection.Name)]
 public sealed class ClusterFailoverTests(ITestOutputHelper output)
 {
     private const string Vip = "198.18.0.100";

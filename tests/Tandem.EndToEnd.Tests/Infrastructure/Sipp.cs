@@ -108,6 +108,19 @@ public static class Sipp
         var localPort = options.LocalPort ?? FreePorts.Next();
         var errorFile = Path.Combine(work.FullName, "errors.log");
         var messageFile = Path.Combine(work.FullName, "messages.log");
+        var args = await ArgumentsAsync(options, work, localPort, errorFile, messageFile);
+
+        var psi = Processes.StartInfo(binary, args, work.FullName);
+        var process = BackgroundProcess.Start(psi);
+        return new RunningSipp(process, work, errorFile, messageFile, localPort, TimeSpan.FromSeconds(options.TimeoutSeconds + 15));
+    }
+
+    /// <summary>
+    /// SIPp's command line for <paramref name="options"/> (the injection file, if any, is written
+    /// to <paramref name="work"/>). Shared by <see cref="StartAsync"/> and runs inside a namespace.
+    /// </summary>
+    public static async Task<List<string>> ArgumentsAsync(SippOptions options, DirectoryInfo work, int localPort, string errorFile, string messageFile)
+    {
         var args = new List<string>();
         if (options.Server is { } server)
         {
@@ -133,10 +146,7 @@ public static class Sipp
             args.AddRange(["-inf", csv]);
         }
         args.AddRange(options.ExtraArguments);
-
-        var psi = Processes.StartInfo(binary, args, work.FullName);
-        var process = BackgroundProcess.Start(psi);
-        return new RunningSipp(process, work, errorFile, messageFile, localPort, TimeSpan.FromSeconds(options.TimeoutSeconds + 15));
+        return args;
     }
 
     internal static string ReadIfExists(string path) => File.Exists(path) ? File.ReadAllText(path) : "";
