@@ -102,6 +102,9 @@ internal static class LabCommands
         try
         {
             await experiment.RunAsync(shutdown.Token);
+            // A signal during a step that finishes without waiting on the token (the last run's
+            // measurement) still ends as an interruption.
+            shutdown.Token.ThrowIfCancellationRequested();
         }
         catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
         {

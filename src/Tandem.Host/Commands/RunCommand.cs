@@ -60,6 +60,15 @@ internal static partial class RunCommand
         AdminServer? admin = null;
         await using (var server = new TandemServer(options, loggerFactory))
         {
+            // Registered before the server starts: a SIGHUP sent as soon as SIP answers (by a script or a
+            // test) must reload, not hit the default disposition while the admin API is still starting.
+            using var reload = context.HandleSignals
+                ? PosixSignalRegistration.Create(PosixSignal.SIGHUP, signal =>
+                {
+                    signal.Cancel = true;
+                    _ = ReloadRoutingAsync(server, config.File, logger);
+                })
+                : null;
             try
             {
                 await server.StartAsync(shutdown.Token);
@@ -71,13 +80,6 @@ internal static partial class RunCommand
                     loggerFactory,
                     shutdown.Token);
                 Log.Started(logger, string.Join(", ", options.Listen));
-                using var reload = context.HandleSignals
-                    ? PosixSignalRegistration.Create(PosixSignal.SIGHUP, signal =>
-                    {
-                        signal.Cancel = true;
-                        _ = ReloadRoutingAsync(server, config.File, logger);
-                    })
-                    : null;
                 await Task.Delay(Timeout.Infinite, shutdown.Token);
             }
             catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
