@@ -220,12 +220,12 @@ public sealed partial class ClusterStateTests(ITestOutputHelper output)
         Assert.Fail($"REGISTER of {string.Join(", ", users.Select(u => u.User))} through {Vip} failed:\n{result}\n{cluster.Logs()}");
     }
 
-    /// <summary>bob's phone answers on <see cref="PhonePort"/>; alice calls bob through the service address and hangs up after <paramref name="pauseMs"/>.</summary>
+    /// <summary>bob's phone answers on <see cref="PhonePort"/>; alice calls bob through the service address and, after <paramref name="pauseMs"/>, re-INVITEs and hangs up (both through whichever node holds the address then).</summary>
     private static async Task<CallInProgress> StartCallAsync(TandemClusterLab cluster, int pauseMs)
     {
-        var phone = await cluster.StartSippAsync(new SippOptions("uas-answer") { LocalPort = PhonePort, TimeoutSeconds = 30 });
+        var phone = await cluster.StartSippAsync(new SippOptions("uas-answer-reinvite") { LocalPort = PhonePort, TimeoutSeconds = 30 });
         await Task.Delay(300); // SIPp binds its port
-        var caller = await cluster.StartSippAsync(new SippOptions("uac-call")
+        var caller = await cluster.StartSippAsync(new SippOptions("uac-call-reinvite")
         {
             Server = VipSip,
             Users = [Alice],
