@@ -256,6 +256,7 @@ public sealed class FailoverExperiment(FailoverOptions options, Action<string> l
         var (inProgress, dropped) = SippLog.CallsAcross(callEvents, failureUs);
 
         await RestoreAsync(system, topology, failure, holder, cancellationToken);
+        await system.SettleAsync(cancellationToken);
 
         return new FailoverRun
         {
