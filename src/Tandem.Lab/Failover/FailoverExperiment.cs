@@ -220,11 +220,13 @@ public sealed class FailoverExperiment(FailoverOptions options, Action<string> l
         var configuredOn = await system.HoldersAsync(cancellationToken);
         var holderAfter = FailoverRun.LiveHolders(configuredOn, failure, holder);
         var arpTo = await ClientArpToAsync(topology, system.ServiceAddress);
-        if (configuredOn.Count > 1)
+        if (failure == FailureKind.Partition && configuredOn.Count > 1)
         {
-            notes.Add(failure == FailureKind.Partition
-                ? $"split brain: {string.Join(" and ", configuredOn)} both hold the address"
-                : $"{holder} ({FailureKinds.Name(failure)}) still has the address configured, {holderAfter} serves it");
+            notes.Add($"split brain: {string.Join(" and ", configuredOn)} both hold the address");
+        }
+        else if (failure != FailureKind.Partition && configuredOn.Contains(holder))
+        {
+            notes.Add($"{holder} ({FailureKinds.Name(failure)}) still has the address configured, {(holderAfter == "none" ? "nobody else has it" : holderAfter + " serves it")}");
         }
         if (arpTo == holder && holderAfter != holder)
         {

@@ -69,8 +69,8 @@ public sealed record FailoverRun
     public required string HolderBefore { get; init; }
 
     /// <summary>Who serves the service address at the end of the observation window: the nodes that have it configured,
-    /// without the failed node when another one has it too (a killed, frozen or cut-off node's kernel keeps its copy
-    /// but serves nothing); "a+b" is a split brain of two live nodes (partition), "none" nobody. See <see cref="LiveHolders"/>.</summary>
+    /// without the failed node (a killed, stopped, frozen or cut-off node's kernel may keep its copy but it serves
+    /// nothing); "a+b" is a split brain of two live nodes (partition), "none" nobody. See <see cref="LiveHolders"/>.</summary>
     public required string HolderAfter { get; init; }
 
     /// <summary>Every node whose namespace had the service address configured at the end of the window ("a+b", "none").</summary>
@@ -82,20 +82,14 @@ public sealed record FailoverRun
 
     /// <summary>
     /// <see cref="HolderAfter"/> from the nodes that have the address configured: a node that failed by kill, stop,
-    /// freeze or link down cannot serve, so when a live node has the address too, the failed node's leftover copy is
-    /// not counted. After a partition both nodes run, so two holders stay a split brain.
+    /// freeze or link down cannot serve until it is restored, so its leftover copy does not count. After a partition
+    /// both nodes run, so two holders stay a split brain.
     /// </summary>
     public static string LiveHolders(IReadOnlyList<string> configured, FailureKind failure, string failedNode)
     {
         ArgumentNullException.ThrowIfNull(configured);
-        if (configured.Count == 0)
-        {
-            return "none";
-        }
-        var live = failure != FailureKind.Partition && configured.Count > 1 && configured.Contains(failedNode)
-            ? configured.Where(n => n != failedNode)
-            : configured;
-        return string.Join('+', live);
+        var live = failure == FailureKind.Partition ? configured : [.. configured.Where(n => n != failedNode)];
+        return live.Count == 0 ? "none" : string.Join('+', live);
     }
 
     public required GapResult Gap { get; init; }

@@ -43,7 +43,7 @@ public sealed class ReportTests
     [InlineData("a,b", FailureKind.Freeze, "a", "b")]
     [InlineData("a,b", FailureKind.Linkdown, "a", "b")]
     [InlineData("a,b", FailureKind.Partition, "a", "a+b")] // both alive: a split brain
-    [InlineData("a", FailureKind.Kill, "a", "a")] // nobody took over: the dead copy is all there is
+    [InlineData("a", FailureKind.Freeze, "a", "none")] // nobody took over: the frozen copy serves nothing
     [InlineData("b", FailureKind.Stop, "a", "b")]
     [InlineData("", FailureKind.Stop, "a", "none")]
     public void HolderAfterLeavesOutTheFailedNodesLeftoverAddress(string configured, FailureKind failure, string failed, string expected)
