@@ -180,6 +180,14 @@ public sealed class FailoverExperiment(FailoverOptions options, Action<string> l
         {
             case FailureKind.Kill:
                 await system.CrashAsync(holder);
+#if LAB_KAMAILIO
+                // The classic design's crash stops a dozen processes before killing them: the moment all were
+                // stopped is the failure (the node answers nothing from then on).
+                if (system is Kamailio.KamailioKeepalivedSystem { LastCrashStoppedAt: > 0 } kamailio)
+                {
+                    failureUs = Math.Max(failureUs, LabClock.FromTimestamp(kamailio.LastCrashStoppedAt));
+                }
+#endif
                 break;
             case FailureKind.Stop:
                 await system.StopAsync(holder, cancellationToken);
@@ -209,8 +217,21 @@ public sealed class FailoverExperiment(FailoverOptions options, Action<string> l
         }
         var windowEndUs = LabClock.NowUs() - (long)AnswerGrace.TotalMicroseconds;
         var gap = GapAnalysis.Analyze(prober.Samples(failureUs - 2_000_000), failureUs, windowEndUs);
-        var holdersAfter = await system.HoldersAsync(cancellationToken);
-        var holderAfter = holdersAfter.Count == 0 ? "none" : string.Join("+", holdersAfter);
+        var configuredOn = await system.HoldersAsync(cancellationToken);
+        var holderAfter = FailoverRun.LiveHolders(configuredOn, failure, holder);
+        var arpTo = await ClientArpToAsync(topology, system.ServiceAddress);
+        if (failure == FailureKind.Partition && configuredOn.Count > 1)
+        {
+            notes.Add($"split brain: {string.Join(" and ", configuredOn)} both hold the address");
+        }
+        else if (failure != FailureKind.Partition && configuredOn.Contains(holder))
+        {
+            notes.Add($"{holder} ({FailureKinds.Name(failure)}) still has the address configured, {(holderAfter == "none" ? "nobody else has it" : holderAfter + " serves it")}");
+        }
+        if (arpTo == holder && holderAfter != holder)
+        {
+            notes.Add($"the client's ARP entry still points to the failed node {holder}");
+        }
 
         // Which sentinels does the service address (the new holder) still list?
         var registrationsLost = -1;
@@ -237,6 +258,7 @@ public sealed class FailoverExperiment(FailoverOptions options, Action<string> l
         var (inProgress, dropped) = SippLog.CallsAcross(callEvents, failureUs);
 
         await RestoreAsync(system, topology, failure, holder, cancellationToken);
+        await system.SettleAsync(cancellationToken);
 
         return new FailoverRun
         {
@@ -246,6 +268,8 @@ public sealed class FailoverExperiment(FailoverOptions options, Action<string> l
             FailureAt = LabClock.ToDateTime(failureUs),
             HolderBefore = holder,
             HolderAfter = holderAfter,
+            AddressConfiguredOn = configuredOn.Count == 0 ? "none" : string.Join('+', configuredOn),
+            ClientArpTo = arpTo,
             Gap = gap,
             RegistrationsLost = registrationsLost,
             Sentinels = sentinelCount,
@@ -259,6 +283,17 @@ public sealed class FailoverExperiment(FailoverOptions options, Action<string> l
                 ? Statistics.ThesisDowntime(callSummary.DurationSeconds, callSummary.Completed, 3, callSummary.MedianIterationSeconds) : null,
             Note = string.Join("; ", notes),
         };
+    }
+
+    /// <summary>The node whose MAC the client's neighbour table has for the service address: where its packets go.</summary>
+    private static async Task<string> ClientArpToAsync(LabTopology topology, IPAddress serviceAddress)
+    {
+        var entry = await topology.Client.GetNeighbourAsync(serviceAddress);
+        if (entry is not { Mac: { } mac })
+        {
+            return "";
+        }
+        return topology.Nodes.FirstOrDefault(n => n.Value.Mac.Equals(mac)).Key ?? "";
     }
 
     /// <summary>Waits for a one-shot SIPp run; one that hangs is killed and noted, the run goes on.</summary>

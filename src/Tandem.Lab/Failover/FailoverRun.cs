@@ -68,8 +68,29 @@ public sealed record FailoverRun
 
     public required string HolderBefore { get; init; }
 
-    /// <summary>Who held the service address at the end of the observation window ("a", "b", "a+b" = split, "none").</summary>
+    /// <summary>Who serves the service address at the end of the observation window: the nodes that have it configured,
+    /// without the failed node (a killed, stopped, frozen or cut-off node's kernel may keep its copy but it serves
+    /// nothing); "a+b" is a split brain of two live nodes (partition), "none" nobody. See <see cref="LiveHolders"/>.</summary>
     public required string HolderAfter { get; init; }
+
+    /// <summary>Every node whose namespace had the service address configured at the end of the window ("a+b", "none").</summary>
+    public string AddressConfiguredOn { get; init; } = "";
+
+    /// <summary>The node the client's ARP entry for the service address pointed to at the end of the window (who its
+    /// packets reach), "" when it had none or a MAC of no node.</summary>
+    public string ClientArpTo { get; init; } = "";
+
+    /// <summary>
+    /// <see cref="HolderAfter"/> from the nodes that have the address configured: a node that failed by kill, stop,
+    /// freeze or link down cannot serve until it is restored, so its leftover copy does not count. After a partition
+    /// both nodes run, so two holders stay a split brain.
+    /// </summary>
+    public static string LiveHolders(IReadOnlyList<string> configured, FailureKind failure, string failedNode)
+    {
+        ArgumentNullException.ThrowIfNull(configured);
+        var live = failure == FailureKind.Partition ? configured : [.. configured.Where(n => n != failedNode)];
+        return live.Count == 0 ? "none" : string.Join('+', live);
+    }
 
     public required GapResult Gap { get; init; }
 
@@ -104,7 +125,7 @@ public static class RunsCsv
         "system", "failure", "run", "gap_ms", "requests_lost", "registrations_lost", "calls_dropped", "holder_after",
         "holder_before", "failure_at_utc", "recovered", "recovered_after_ms", "requests_sent", "sentinels", "calls_in_progress",
         "register_iterations", "register_failed", "call_iterations", "call_failed",
-        "thesis_downtime_register_s", "thesis_downtime_call_s", "note",
+        "thesis_downtime_register_s", "thesis_downtime_call_s", "address_configured_on", "client_arp_to", "note",
     ];
 
     public static string Header => string.Join(',', Columns);
@@ -120,7 +141,7 @@ public static class RunsCsv
             run.Gap.Recovered ? "true" : "false", Number(run.Gap.RecoveredAfterMs), Int(run.Gap.RequestsSent), Int(run.Sentinels),
             Int(run.CallsInProgress),
             Int(run.RegisterLoop?.Started), Int(run.RegisterLoop?.Failed), Int(run.CallLoop?.Started), Int(run.CallLoop?.Failed),
-            Number(run.ThesisDowntimeRegisterSeconds), Number(run.ThesisDowntimeCallSeconds), run.Note,
+            Number(run.ThesisDowntimeRegisterSeconds), Number(run.ThesisDowntimeCallSeconds), run.AddressConfiguredOn, run.ClientArpTo, run.Note,
         ];
         return string.Join(',', fields.Select(Escape));
     }

@@ -50,4 +50,9 @@ public interface ILabSystem : IAsyncDisposable
     /// <summary>Starts a crashed or stopped node again and returns once it has rejoined the cluster (for the
     /// next run). Must cope with leftovers of a crash (the service address still configured in its namespace).</summary>
     Task RestartAsync(string node, CancellationToken cancellationToken);
+
+    /// <summary>Returns once the service address is where the system keeps it in steady state after a node came back
+    /// (restart, thaw, link up, partition healed), e.g. the preferred node took it back; the lab calls it before the
+    /// next run so a late move does not fall into that run. Default: nothing to wait for.</summary>
+    Task SettleAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -13,5 +13,8 @@ public static class LabClock
 
     public static long NowUs() => BaseUs + (long)((Stopwatch.GetTimestamp() - BaseTicks) * 1_000_000.0 / Stopwatch.Frequency);
 
+    /// <summary>A <see cref="Stopwatch.GetTimestamp"/> value on this clock.</summary>
+    public static long FromTimestamp(long timestamp) => BaseUs + (long)((timestamp - BaseTicks) * 1_000_000.0 / Stopwatch.Frequency);
+
     public static DateTimeOffset ToDateTime(long us) => DateTimeOffset.FromUnixTimeMilliseconds(us / 1000);
 }

@@ -38,6 +38,17 @@ public sealed class ReportTests
         Assert.Equal(RunsCsv.Columns.Length, lines[1].Split(',').Length);
     }
 
+    [Theory]
+    [InlineData("a,b", FailureKind.Kill, "a", "b")] // the killed node's kernel keeps its copy
+    [InlineData("a,b", FailureKind.Freeze, "a", "b")]
+    [InlineData("a,b", FailureKind.Linkdown, "a", "b")]
+    [InlineData("a,b", FailureKind.Partition, "a", "a+b")] // both alive: a split brain
+    [InlineData("a", FailureKind.Freeze, "a", "none")] // nobody took over: the frozen copy serves nothing
+    [InlineData("b", FailureKind.Stop, "a", "b")]
+    [InlineData("", FailureKind.Stop, "a", "none")]
+    public void HolderAfterLeavesOutTheFailedNodesLeftoverAddress(string configured, FailureKind failure, string failed, string expected)
+        => Assert.Equal(expected, FailoverRun.LiveHolders(configured.Split(',', StringSplitOptions.RemoveEmptyEntries), failure, failed));
+
     [Fact]
     public void MarkdownHasAStatisticsRowPerCaseAndTheCommand()
     {

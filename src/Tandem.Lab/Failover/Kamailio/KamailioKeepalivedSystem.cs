@@ -249,6 +249,21 @@ public sealed class KamailioKeepalivedSystem : ILabSystem
         _log?.Invoke($"{Name}: restarted {node}; {expected} holds {ServiceAddress}");
     }
 
+    /// <summary>
+    /// With preempt and both keepalived running, waits until the preferred node alone holds the VIP and it answers:
+    /// after a link comes back up the preferred node stays backup for a whole master-down interval (3 adverts plus
+    /// skew) before it takes the address back, which would otherwise land in the middle of the next run.
+    /// </summary>
+    public async Task SettleAsync(CancellationToken cancellationToken)
+    {
+        var preferred = _nodes.First(n => n.Preferred);
+        if (!_options.Preempt || _nodes.Any(n => n.Keepalived is not { HasExited: false } || n.Kamailio is not { HasExited: false }))
+        {
+            return;
+        }
+        await WaitForServiceAsync([preferred.Name], cancellationToken);
+    }
+
     /// <summary>Contacts in the node's location table (kamcmd ul.dump): shows what DMQ replicated.</summary>
     public async Task<int> ContactCountAsync(string node, CancellationToken cancellationToken = default)
     {
