@@ -30,7 +30,10 @@ public static class TandemCli
 
     public static System.Diagnostics.ProcessStartInfo StartInfo(IEnumerable<string> arguments, string workingDirectory)
     {
-        var psi = Processes.StartInfo(Processes.DotnetHost, new[] { Dll }.Concat(arguments), workingDirectory);
+        // Through env(1) with default signal handling: a test run started in the background (nohup, `&` in a
+        // script) hands SIGINT and SIGHUP down as ignored, and the runtime keeps an inherited "ignore", so the
+        // Ctrl-C and reload tests would never reach the process. env execs, so the PID is tandem's own.
+        var psi = Processes.StartInfo("env", new[] { "--default-signal=INT,HUP,TERM", Processes.DotnetHost, Dll }.Concat(arguments), workingDirectory);
         psi.Environment["DOTNET_NOLOGO"] = "1";
         return psi;
     }
