@@ -214,46 +214,12 @@ public sealed class ClusterFailoverTests(ITestOutputHelper output)
         var started = Stopwatch.GetTimestamp();
         while (Stopwatch.GetElapsedTime(started) < timeout)
         {
-            if (await TryOptionsAsync(socket, TimeSpan.FromMilliseconds(100)) == true)
+            if (await SipOptions.TryAsync(socket, VipSip, TimeSpan.FromMilliseconds(100)) == true)
             {
                 return true;
             }
         }
 
         return null;
-    }
-
-    private static async Task<bool?> TryOptionsAsync(Socket socket, TimeSpan timeout)
-    {
-        var local = (IPEndPoint)socket.LocalEndPoint!;
-        var callId = Guid.NewGuid().ToString("N");
-        var request =
-            $"OPTIONS sip:{Vip}:5060 SIP/2.0\r\n" +
-            $"Via: SIP/2.0/UDP {local.Address}:{local.Port};branch=z9hG4bK{callId[..16]};rport\r\n" +
-            "Max-Forwards: 70\r\n" +
-            $"From: <sip:probe@{local.Address}:{local.Port}>;tag={callId[..8]}\r\n" +
-            $"To: <sip:{Vip}:5060>\r\n" +
-            $"Call-ID: {callId}@probe\r\n" +
-            "CSeq: 1 OPTIONS\r\n" +
-            "Content-Length: 0\r\n\r\n";
-        using var cts = new CancellationTokenSource(timeout);
-        var buffer = new byte[8192];
-        try
-        {
-            await socket.SendToAsync(Encoding.ASCII.GetBytes(request), SocketFlags.None, VipSip, cts.Token);
-            while (true)
-            {
-                var received = await socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), cts.Token);
-                var text = Encoding.ASCII.GetString(buffer, 0, received.ReceivedBytes);
-                if (text.Contains(callId, StringComparison.Ordinal) && !text.StartsWith("SIP/2.0 1", StringComparison.Ordinal))
-                {
-                    return text.StartsWith("SIP/2.0 200", StringComparison.Ordinal);
-                }
-            }
-        }
-        catch (Exception e) when (e is OperationCanceledException or SocketException)
-        {
-            return null;
-        }
     }
 }
