@@ -11,6 +11,15 @@ namespace Tandem.Server.Transport;
 /// each loop owns a pooled buffer, parses and handles a datagram to completion, then receives the
 /// next. ReceiveMessageFrom reports the local address each datagram was sent to.
 /// </summary>
+/// <remarks>
+/// Each loop is a dedicated thread that waits in the kernel's receive, the way Kamailio's UDP
+/// workers do, and sends are plain synchronous sendmsg calls (a UDP send does not wait for the
+/// peer). The socket therefore stays in blocking mode and never goes through .NET's epoll thread:
+/// an async receive costs an epoll wake-up plus a hand-off to a pool thread per datagram, and those
+/// context switches were the largest single item of a REGISTER load's CPU profile
+/// (docs/benchmarks.md). Nothing else waits on these threads: handling that has to wait (a
+/// write-through commit) continues on the thread pool while the loop receives the next datagram.
+/// </remarks>
 public sealed class UdpTransport : IAsyncDisposable
 {
     private const int ReceiveBufferSize = 65536;
@@ -21,7 +30,7 @@ public sealed class UdpTransport : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TransportCounters _counters;
     private readonly CancellationTokenSource _stop = new();
-    private readonly List<Task> _loops = [];
+    private readonly List<Thread> _threads = [];
 
     /// <param name="freeBind">
     /// Bind with IP_FREEBIND so that <paramref name="bindTo"/> need not be on an interface yet (a
@@ -52,6 +61,9 @@ public sealed class UdpTransport : IAsyncDisposable
             _socket.EnableFreeBind();
         }
 
+        // A blocked receive returns at least this often, so a loop notices a stop even if closing
+        // the socket does not wake it.
+        _socket.ReceiveTimeout = 500;
         _socket.Bind(bindTo);
         LocalEndPoint = (IPEndPoint)_socket.LocalEndPoint!;
     }
@@ -65,11 +77,13 @@ public sealed class UdpTransport : IAsyncDisposable
     {
         for (var i = 0; i < Math.Max(1, receiveLoops); i++)
         {
-            _loops.Add(Task.Factory.StartNew(ReceiveLoopAsync, _stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap());
+            var thread = new Thread(ReceiveLoop) { IsBackground = true, Name = $"sip-udp-{LocalEndPoint.Port}-{i}" };
+            _threads.Add(thread);
+            thread.Start();
         }
     }
 
-    private async Task ReceiveLoopAsync()
+    private void ReceiveLoop()
     {
         var buffer = ArrayPool<byte>.Shared.Rent(ReceiveBufferSize);
         EndPoint anyRemote = LocalEndPoint.AddressFamily == AddressFamily.InterNetworkV6
@@ -79,31 +93,32 @@ public sealed class UdpTransport : IAsyncDisposable
         {
             while (!_stop.IsCancellationRequested)
             {
-                SocketReceiveMessageFromResult result;
+                int received;
+                IPPacketInformation packetInfo;
+                EndPoint remote = anyRemote;
+                var flags = SocketFlags.None;
                 try
                 {
-                    result = await _socket.ReceiveMessageFromAsync(buffer, SocketFlags.None, anyRemote, _stop.Token);
+                    received = _socket.ReceiveMessageFrom(buffer, 0, buffer.Length, ref flags, ref remote, out packetInfo);
                 }
-                catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused or SocketError.MessageSize)
-                {
-                    // ICMP errors from earlier sends, or an oversized datagram: not fatal for the socket.
-                    continue;
-                }
-
-                if (result.ReceivedBytes == 0)
+                catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused or SocketError.MessageSize or SocketError.TimedOut or SocketError.WouldBlock)
                 {
                     continue;
                 }
 
-                _counters.Datagram(result.ReceivedBytes);
-                var local = new IPEndPoint(result.PacketInformation.Address ?? LocalEndPoint.Address, LocalEndPoint.Port);
-                var flow = new UdpFlow(this, local, (IPEndPoint)result.RemoteEndPoint);
+                if (received == 0)
+                {
+                    continue;
+                }
+
+                _counters.Datagram(received);
+                var local = new IPEndPoint(packetInfo.Address ?? LocalEndPoint.Address, LocalEndPoint.Port);
+                var flow = new UdpFlow(this, local, (IPEndPoint)remote);
                 try
                 {
                     // Run to completion when handling is synchronous (the common case). When it has
-                    // to wait (e.g. for a write-through commit) it goes on by itself and this loop
-                    // receives the next datagram: the sink copies what it keeps before its first await.
-                    var handling = _sink.OnMessageAsync(buffer.AsMemory(0, result.ReceivedBytes), flow);
+                    // to wait it goes on by itself: the sink copies what it keeps before its first await.
+                    var handling = _sink.OnMessageAsync(buffer.AsMemory(0, received), flow);
                     if (handling.IsCompletedSuccessfully)
                     {
                         handling.GetAwaiter().GetResult();
@@ -115,15 +130,11 @@ public sealed class UdpTransport : IAsyncDisposable
                 }
                 catch (Exception ex)
                 {
-                    // A bug in handling one datagram must not take the listener down.
                     _logger.LogError(ex, "Unhandled error while handling a datagram from {Remote}", flow.RemoteEndPoint);
                 }
             }
         }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-        {
-        }
-        catch (ObjectDisposedException)
+        catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
         {
         }
         finally
@@ -144,17 +155,17 @@ public sealed class UdpTransport : IAsyncDisposable
         }
     }
 
-    internal async ValueTask<bool> SendAsync(ReadOnlyMemory<byte> data, IPEndPoint target)
+    internal ValueTask<bool> SendAsync(ReadOnlyMemory<byte> data, IPEndPoint target)
     {
         try
         {
-            await _socket.SendToAsync(data, SocketFlags.None, target);
-            return true;
+            _socket.SendTo(data.Span, SocketFlags.None, target);
+            return ValueTask.FromResult(true);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
             _counters.SendFailed();
-            return false;
+            return ValueTask.FromResult(false);
         }
     }
 
@@ -162,7 +173,10 @@ public sealed class UdpTransport : IAsyncDisposable
     {
         await _stop.CancelAsync();
         _socket.Dispose();
-        await Task.WhenAll(_loops).ConfigureAwait(false);
+        foreach (var thread in _threads)
+        {
+            thread.Join(TimeSpan.FromSeconds(2));
+        }
         _stop.Dispose();
     }
 
