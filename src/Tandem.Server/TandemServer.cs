@@ -26,6 +26,11 @@ public sealed class TandemServer : IAsyncDisposable
 {
     private static readonly TimeSpan PurgeInterval = TimeSpan.FromSeconds(1);
 
+    // How often the subscriber cache asks the store whether an account changed (the CLI writes
+    // from another process), and how long it keeps an account at most without asking.
+    private static readonly TimeSpan SubscriberCheckInterval = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan SubscriberMaxAge = TimeSpan.FromMinutes(5);
+
     private readonly TandemOptions _options;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
@@ -36,6 +41,7 @@ public sealed class TandemServer : IAsyncDisposable
     private TandemStorage? _storage;
     private TimerWheel? _wheel;
     private ITimer? _purgeTimer;
+    private ITimer? _subscriberCheckTimer;
     private IdleHeapCompactor? _compactor;
     private SipRegistrar? _registrar;
     private int _purging;
@@ -110,7 +116,9 @@ public sealed class TandemServer : IAsyncDisposable
         _wheel.Start();
 
         IRequestAuthenticator? authenticator = null;
-        var subscribers = new SubscriberCache(_storage.Subscribers, _time, TimeSpan.FromSeconds(5));
+        var subscribers = new SubscriberCache(_storage.Subscribers, _time, SubscriberMaxAge);
+        await subscribers.CheckForChangesAsync(cancellationToken);
+        _subscriberCheckTimer = _time.CreateTimer(_ => _ = CheckSubscribersAsync(subscribers), null, SubscriberCheckInterval, SubscriberCheckInterval);
         if (Replication is not null)
         {
             // Accounts written from the cluster or the change journal are seen by the next REGISTER.
@@ -227,6 +235,23 @@ public sealed class TandemServer : IAsyncDisposable
         }
     }
 
+    private async Task CheckSubscribersAsync(SubscriberCache subscribers)
+    {
+        try
+        {
+            await subscribers.CheckForChangesAsync(_stopping.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            // Forget rather than serve accounts that may have changed; the next REGISTER reads again.
+            subscribers.InvalidateAll();
+            _logger.LogError(ex, "Checking the subscriber store for changes failed");
+        }
+    }
+
     private async Task PurgeAsync()
     {
         // One purge at a time; a slow disk must not stack them up.
@@ -271,6 +296,12 @@ public sealed class TandemServer : IAsyncDisposable
         {
             await _purgeTimer.DisposeAsync();
             _purgeTimer = null;
+        }
+
+        if (_subscriberCheckTimer is not null)
+        {
+            await _subscriberCheckTimer.DisposeAsync();
+            _subscriberCheckTimer = null;
         }
 
         _compactor?.Dispose();

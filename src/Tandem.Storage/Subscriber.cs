@@ -30,4 +30,11 @@ public interface ISubscriberStore
 
     /// <summary>Adds many subscribers in one transaction, skipping ones that exist; returns how many were added.</summary>
     Task<int> AddManyAsync(IReadOnlyList<Subscriber> subscribers, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// A number that changes whenever an account is added, changed or removed through this interface,
+    /// by any process using the same database (the CLI included). A cache compares it to know when
+    /// to forget what it holds; reading it is cheap.
+    /// </summary>
+    Task<long> GetChangeStampAsync(CancellationToken cancellationToken = default);
 }

@@ -4,10 +4,13 @@ using Tandem.Storage;
 namespace Tandem.Server.Registrar;
 
 /// <summary>
-/// Keeps recently used subscribers in memory so digest checks don't read the database on every
-/// REGISTER (Kamailio keeps passwords in memory for the same reason). Entries live a few seconds,
-/// so `tandem user passwd/remove` from another process takes effect within that time; in a cluster
-/// the replication bridge drops an entry as soon as it writes the account (<see cref="Invalidate"/>).
+/// Keeps subscribers in memory so digest checks don't read the database on every REGISTER
+/// (Kamailio keeps passwords in memory for the same reason). An entry is forgotten when the store's
+/// change stamp moves (<see cref="CheckForChangesAsync"/>, which the server calls twice a second),
+/// so `tandem user passwd/remove` from another process takes effect within about half a second;
+/// in a cluster the replication bridge drops an entry as soon as it writes the account
+/// (<see cref="Invalidate"/>). Entries older than the maximum age are read again anyway: a safety
+/// net for a change made behind the store's back (e.g. with the sqlite3 shell).
 /// </summary>
 public sealed class SubscriberCache
 {
@@ -18,13 +21,44 @@ public sealed class SubscriberCache
     private readonly ConcurrentDictionary<(string User, string Domain), Entry> _entries = new();
     private readonly ConcurrentDictionary<string, (bool Served, long LoadedAt)> _domains = new(StringComparer.OrdinalIgnoreCase);
     private long _generation;
+    private long _changeStamp = -1;
+    private int _checking;
 
-    public SubscriberCache(ISubscriberStore store, TimeProvider time, TimeSpan lifetime, int capacity = 200_000)
+    public SubscriberCache(ISubscriberStore store, TimeProvider time, TimeSpan maxAge, int capacity = 200_000)
     {
         _store = store;
         _time = time;
-        _lifetime = lifetime;
+        _lifetime = maxAge;
         _capacity = capacity;
+    }
+
+    /// <summary>
+    /// Reads the store's change stamp and forgets every cached account (and which domains are
+    /// served) when it moved since the last call; the first call always forgets. Returns whether it did.
+    /// Overlapping calls return at once.
+    /// </summary>
+    public async Task<bool> CheckForChangesAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _checking, 1) != 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            var stamp = await _store.GetChangeStampAsync(cancellationToken);
+            if (Interlocked.Exchange(ref _changeStamp, stamp) == stamp)
+            {
+                return false;
+            }
+
+            InvalidateAll();
+            return true;
+        }
+        finally
+        {
+            Volatile.Write(ref _checking, 0);
+        }
     }
 
     public async ValueTask<Subscriber?> GetAsync(string username, string domain, CancellationToken cancellationToken)
@@ -53,6 +87,14 @@ public sealed class SubscriberCache
 
         _entries[key] = new Entry(subscriber, now);
         return subscriber;
+    }
+
+    /// <summary>Forgets every cached account and which domains are served.</summary>
+    public void InvalidateAll()
+    {
+        Interlocked.Increment(ref _generation);
+        _entries.Clear();
+        _domains.Clear();
     }
 
     /// <summary>Forgets the cached account (and which domains are served): it was just changed.</summary>

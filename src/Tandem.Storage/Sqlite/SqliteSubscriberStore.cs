@@ -145,6 +145,18 @@ public sealed class SqliteSubscriberStore : ISubscriberStore
         return true;
     }
 
+    /// <summary>
+    /// The last sequence number handed out by the change journal: every change made through this
+    /// store journals a row, and AUTOINCREMENT never reuses a number even after the rows are trimmed.
+    /// </summary>
+    public async Task<long> GetChangeStampAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = _database.OpenConnection();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'subscriber_changes'), 0);";
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Journalled changes not yet replicated, oldest first.</summary>
     public async Task<IReadOnlyList<SubscriberChange>> ReadChangesAsync(int limit, CancellationToken cancellationToken = default)
     {
