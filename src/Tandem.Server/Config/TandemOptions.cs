@@ -83,7 +83,9 @@ public sealed record SipOptions
     public int ReceiveLoops { get; init; } = Environment.ProcessorCount;
 
     /// <summary>Live server transactions at most; beyond it new requests get 503 with Retry-After.</summary>
-    public int MaxTransactions { get; init; } = 200_000;
+    // A completed REGISTER keeps its transaction 32 s (Timer J), so this bounds the sustained
+    // REGISTER rate at MaxTransactions / 32: 500,000 allows ~15,000/s (docs/benchmarks.md).
+    public int MaxTransactions { get; init; } = 500_000;
 
     /// <summary>Calls being set up or ringing at most; beyond it new INVITEs get 503 with Retry-After.</summary>
     public int MaxCalls { get; init; } = 10_000;
