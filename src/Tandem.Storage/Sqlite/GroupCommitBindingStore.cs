@@ -15,7 +15,10 @@ public sealed class GroupCommitBindingStore(WriteBehindBindingStore queue) : IBi
     public async ValueTask UpsertAsync(Binding binding, CancellationToken cancellationToken = default)
     {
         await queue.UpsertAsync(binding, cancellationToken);
-        await queue.FlushAsync(cancellationToken);
+
+        // Not cancellable: the writer completes every waiter (committed, failed, or drained at
+        // dispose), and a cancellable wait costs each REGISTER an extra task and thread-pool hop.
+        await queue.FlushAsync(CancellationToken.None);
     }
 
     public async ValueTask DeleteAsync(string aor, string contactUri, CancellationToken cancellationToken = default)

@@ -110,7 +110,7 @@ internal sealed class WriteBehindQueue<TBatch>
             _wake.TrySetResult();
         }
 
-        return done.Task.WaitAsync(cancellationToken);
+        return cancellationToken.CanBeCanceled ? done.Task.WaitAsync(cancellationToken) : done.Task;
     }
 
     /// <summary>
