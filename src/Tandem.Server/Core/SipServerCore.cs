@@ -113,6 +113,24 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
             return;
         }
 
+        if (message.Method == SipMethod.Register && _registrar.WillChallenge(message) && (Proxy is null || IsForUs(message)))
+        {
+            // Half of all REGISTERs: no credentials yet, so the answer is a challenge (or a 4xx for a
+            // bad request), which is stateless anyway (§17.2.1 permits it for final answers that are
+            // not 2xx). Skipping the transaction saves its creation, table entry and abort; a
+            // retransmission is simply challenged again.
+            var challenge = await HandleLocallyAsync(message, flow);
+            if (IsStatelessAnswer(message.Method, challenge.StatusCode))
+            {
+                await SendStatelessAsync(challenge, flow);
+                return;
+            }
+
+            // Not expected (WillChallenge said so), but a 2xx must be retransmission-safe.
+            await SendThroughNewTransactionAsync(message, flow, key, challenge);
+            return;
+        }
+
         // The transaction keeps only what it needs to match and resend: not the parsed request,
         // which would hold kilobytes per transaction for the 32 s of Timer J.
         var request = new SipPacket(null, ReadOnlyMemory<byte>.Empty, flow, flow.RemoteEndPoint);
@@ -140,23 +158,42 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
             return;
         }
 
-        SipResponse response;
-        try
-        {
-            response = await HandleRequestAsync(message, flow);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            _logger.LogError(ex, "Error handling {Method} from {Remote}", message.MethodName, flow.RemoteEndPoint);
-            response = new SipResponse(message, 500, "Server Internal Error") { ToTag = Tags.New() };
-        }
-
+        var response = await HandleLocallyAsync(message, flow);
         response.AddHeader("Server", _serverHeader);
         transaction.SendResponse(response.StatusCode, ToPacket(response, flow));
         if (IsStatelessAnswer(message.Method, response.StatusCode))
         {
             transaction.Abort();
         }
+    }
+
+    /// <summary>The answer to a request for this server; a failure in handling becomes a 500.</summary>
+    private async ValueTask<SipResponse> HandleLocallyAsync(SipMessage message, SipFlow flow)
+    {
+        try
+        {
+            return await HandleRequestAsync(message, flow);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _logger.LogError(ex, "Error handling {Method} from {Remote}", message.MethodName, flow.RemoteEndPoint);
+            return new SipResponse(message, 500, "Server Internal Error") { ToTag = Tags.New() };
+        }
+    }
+
+    /// <summary>Sends an answer already made through a server transaction created for it (stateless if the table refuses one).</summary>
+    private async ValueTask SendThroughNewTransactionAsync(SipMessage message, SipFlow flow, TransactionKey key, SipResponse response)
+    {
+        var request = new SipPacket(null, ReadOnlyMemory<byte>.Empty, flow, flow.RemoteEndPoint);
+        var transaction = new ServerNonInviteTransaction<SipPacket>(_context, key, request, flow.IsReliable);
+        if (_transactions.TryAdd(key, transaction) != TransactionAddResult.Added)
+        {
+            await SendStatelessAsync(response, flow);
+            return;
+        }
+
+        response.AddHeader("Server", _serverHeader);
+        transaction.SendResponse(response.StatusCode, ToPacket(response, flow));
     }
 
     private async ValueTask ProxyRequestAsync(SipMessage message, SipFlow flow, ServerTransaction<SipPacket> transaction, TransactionKey key)

@@ -37,6 +37,13 @@ public sealed class SipRegistrar
         _logger = logger;
     }
 
+    /// <summary>
+    /// Whether <see cref="HandleAsync"/> can only answer <paramref name="request"/> with a challenge
+    /// or an error: authentication is on and the request carries no Authorization header at all.
+    /// </summary>
+    public bool WillChallenge(SipMessage request)
+        => _authenticator is not null && request.IndexOfHeader(HeaderId.Authorization) < 0;
+
     public async ValueTask<SipResponse> HandleAsync(SipMessage request, SipFlow flow, CancellationToken cancellationToken)
     {
         var to = request.To!;
