@@ -203,7 +203,7 @@ public sealed class TandemServer : IAsyncDisposable
         }
         _purgeTimer = _time.CreateTimer(_ => _ = PurgeAsync(), null, PurgeInterval, PurgeInterval);
         var core = Core;
-        _compactor = new IdleHeapCompactor(() => core.TransactionCount, _logger, _time, compact: !options.Cluster.Enabled);
+        _compactor = new IdleHeapCompactor(() => core.TransactionCount + core.CompletedAnswerCount, _logger, _time, compact: !options.Cluster.Enabled);
 
         // --- cluster: begin (membership + service addresses, after the SIP listeners are up) ---
         if (options.Cluster.Enabled)
@@ -262,6 +262,7 @@ public sealed class TandemServer : IAsyncDisposable
 
         try
         {
+            Core?.ExpireCompletedAnswers();
             await _registrar!.PurgeExpiredAsync(_stopping.Token);
         }
         catch (OperationCanceledException)

@@ -23,6 +23,7 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
     private readonly TransactionTable<Transaction<SipPacket>> _transactions;
     private readonly TransactionTable<Transaction<SipPacket>> _clients;
     private readonly TransactionContext<SipPacket> _context;
+    private readonly CompletedAnswerCache _answers;
     private readonly string _serverHeader;
     private readonly ILogger _logger;
     private readonly CancellationToken _stopping;
@@ -43,6 +44,7 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
         _transactions = new TransactionTable<Transaction<SipPacket>>(maxTransactions);
         _clients = new TransactionTable<Transaction<SipPacket>>(maxTransactions);
         _context = new TransactionContext<SipPacket>(wheel, timers, this);
+        _answers = new CompletedAnswerCache(wheel.TimeProvider, timers.TimerJ(reliable: false), maxTransactions);
         _serverHeader = serverHeader;
         _logger = logger;
         _stopping = stopping;
@@ -61,6 +63,12 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
     internal TransactionTable<Transaction<SipPacket>> ClientTransactions => _clients;
 
     public int TransactionCount => _transactions.Count;
+
+    /// <summary>Final answers of completed transactions kept for replay (Timer J) in place of the transactions.</summary>
+    public int CompletedAnswerCount => _answers.Count;
+
+    /// <summary>Drops replayable answers older than Timer J; called periodically so an idle server frees them.</summary>
+    public void ExpireCompletedAnswers() => _answers.Expire();
 
     public async ValueTask OnMessageAsync(ReadOnlyMemory<byte> data, SipFlow flow)
     {
@@ -97,6 +105,15 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
                 server.OnRequestRetransmission();
             }
 
+            return;
+        }
+
+        if (!flow.IsReliable && message.Method != SipMethod.Invite && message.Method != SipMethod.Ack
+            && _answers.TryGetAnswer(key) is { } answered)
+        {
+            // A retransmission of a request whose transaction completed: the same answer again (§17.2.2).
+            Counters.RetransmissionAbsorbed();
+            await flow.SendToAsync(answered, ResponseTarget(message, flow));
             return;
         }
 
@@ -160,9 +177,16 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
 
         var response = await HandleLocallyAsync(message, flow);
         response.AddHeader("Server", _serverHeader);
-        transaction.SendResponse(response.StatusCode, ToPacket(response, flow));
+        var packet = ToPacket(response, flow);
+        transaction.SendResponse(response.StatusCode, packet);
         if (IsStatelessAnswer(message.Method, response.StatusCode))
         {
+            transaction.Abort();
+        }
+        else if (!flow.IsReliable && message.Method != SipMethod.Invite && _answers.TryAdd(key, packet.Bytes.Span))
+        {
+            // Timer J's 32 s of replaying this answer (a REGISTER's 200) are kept compactly by the
+            // answer cache rather than by the transaction object (see CompletedAnswerCache).
             transaction.Abort();
         }
     }

@@ -31,6 +31,9 @@ public sealed partial class TimerWheel : IDisposable
     private int _firingThreadId;
     private long _firingTick;
 
+    /// <summary>The clock the wheel runs on, for parts of the transaction layer that keep time alongside it.</summary>
+    public TimeProvider TimeProvider => _timeProvider;
+
     public TimerWheel(TimeProvider timeProvider, TimeSpan tickInterval, int bucketCount = 4096, int initialCapacity = 1024)
     {
         ArgumentNullException.ThrowIfNull(timeProvider);
