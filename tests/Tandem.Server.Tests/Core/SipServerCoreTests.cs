@@ -88,6 +88,10 @@ public class SipServerCoreTests
         Assert.Equal(200, ok!.StatusCode);
         Assert.Contains("<sip:alice@127.0.0.1:5999>;expires=600", ok.GetHeader(HeaderId.Contact), StringComparison.Ordinal);
 
+        // The completed transaction's 200 is kept by the answer cache, not by a transaction object.
+        Assert.Equal(1, fixture.Server.Core!.CompletedAnswerCount);
+        Assert.Equal(0, fixture.Server.Core.TransactionCount);
+
         // The same request again (a UDP retransmission) must not be re-run: same To tag, no replay 401.
         var again = await ServerFixture.ExchangeAsync(client, fixture.Udp, register);
         Assert.Equal(200, again!.StatusCode);
