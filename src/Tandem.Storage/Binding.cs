@@ -66,4 +66,11 @@ public interface IBindingStore : IAsyncDisposable
 
     /// <summary>Waits until every change reported so far is on disk.</summary>
     Task FlushAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Callers waiting for their changes to be committed (write-through); 0 for stores that never
+    /// make a caller wait. The registrar answers 503 while this is at its bound rather than queue
+    /// ever more REGISTERs behind a disk that cannot keep up.
+    /// </summary>
+    int WaitingForCommit => 0;
 }

@@ -35,4 +35,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(303, LogLevel.Debug, "REGISTER {Aor} from {Source}: {Count} binding(s)")]
     public static partial void Registered(ILogger logger, string aor, string source, int count);
+
+    [LoggerMessage(304, LogLevel.Warning, "Storage busy ({Waiting} REGISTERs waiting for a commit): answering 503 ({Total} so far)")]
+    public static partial void ShedForStorage(ILogger logger, int waiting, long total);
 }

@@ -11,6 +11,12 @@ public sealed record RegistrarSettings
 
     public int MaxContactsPerAor { get; init; } = 10;
 
+    /// <summary>
+    /// REGISTERs waiting for a write-through commit at most; past it new REGISTERs get 503 with
+    /// Retry-After instead of queueing (about a quarter second of work at this machine's capacity).
+    /// </summary>
+    public int MaxWaitingForCommit { get; init; } = 2000;
+
     /// <summary>Domains served; empty means any domain that has subscribers.</summary>
     public IReadOnlyList<string> Domains { get; init; } = [];
 }

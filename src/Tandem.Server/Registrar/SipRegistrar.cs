@@ -19,6 +19,7 @@ public sealed class SipRegistrar
     private readonly IBindingStore _store;
     private readonly RegistrarSettings _settings;
     private readonly IRequestAuthenticator? _authenticator;
+    private long _shedForStorage;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly StringPool _userAgents = new(1024);
@@ -44,8 +45,24 @@ public sealed class SipRegistrar
     public bool WillChallenge(SipMessage request)
         => _authenticator is not null && request.IndexOfHeader(HeaderId.Authorization) < 0;
 
+    /// <summary>REGISTERs answered 503 because too many were waiting for their commit.</summary>
+    public long ShedForStorage => Interlocked.Read(ref _shedForStorage);
+
     public async ValueTask<SipResponse> HandleAsync(SipMessage request, SipFlow flow, CancellationToken cancellationToken)
     {
+        if (_store.WaitingForCommit >= _settings.MaxWaitingForCommit)
+        {
+            // Overload: the disk is behind. Refusing at once keeps the answer time of the accepted
+            // REGISTERs below the clients' retransmission timer; queueing would make them all late,
+            // and their retransmissions would add load until throughput collapsed.
+            if (Interlocked.Increment(ref _shedForStorage) % 1000 == 1)
+            {
+                ServerLog.ShedForStorage(_logger, _store.WaitingForCommit, ShedForStorage);
+            }
+
+            return Respond(request, 503, "Service Unavailable (storage busy)").AddHeader("Retry-After", "1");
+        }
+
         var to = request.To!;
         if (!to.Uri.IsSip || to.Uri.User is null)
         {

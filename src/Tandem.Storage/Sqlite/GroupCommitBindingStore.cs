@@ -35,5 +35,7 @@ public sealed class GroupCommitBindingStore(WriteBehindBindingStore queue) : IBi
 
     public Task FlushAsync(CancellationToken cancellationToken = default) => queue.FlushAsync(cancellationToken);
 
+    public int WaitingForCommit => queue.WaitingFlushes;
+
     public ValueTask DisposeAsync() => queue.DisposeAsync();
 }

@@ -107,6 +107,9 @@ public sealed class WriteBehindBindingStore : IBindingStore, IWriteBehindBuffer<
     }
 
     /// <summary>Completes when every change accepted before the call is committed; faults if that batch failed.</summary>
+    /// <summary>Callers of <see cref="FlushAsync"/> waiting for the commit of what they queued.</summary>
+    internal int WaitingFlushes => _queue.WaitingFlushes;
+
     public Task FlushAsync(CancellationToken cancellationToken = default) =>
         _queue.FlushAsync("the write-behind store is closed with unwritten changes", cancellationToken);
 

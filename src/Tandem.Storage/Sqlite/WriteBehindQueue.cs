@@ -70,6 +70,9 @@ internal sealed class WriteBehindQueue<TBatch>
     /// <summary>Whether the store is disposing (read under <see cref="Gate"/>).</summary>
     public bool IsStopping => _stopping;
 
+    /// <summary>Callers of <see cref="FlushAsync"/> still waiting; read without the lock (a heuristic for load shedding).</summary>
+    public int WaitingFlushes => _waiters.Count;
+
     /// <summary>Transactions committed so far.</summary>
     public long BatchesWritten => Interlocked.Read(ref _batchesWritten);
 
