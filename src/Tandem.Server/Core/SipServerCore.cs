@@ -108,8 +108,7 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
             return;
         }
 
-        if (!flow.IsReliable && message.Method != SipMethod.Invite && message.Method != SipMethod.Ack
-            && _answers.TryGetAnswer(key) is { } answered)
+        if (IsAnswerCached(message.Method, flow) && _answers.TryGetAnswer(key) is { } answered)
         {
             // A retransmission of a request whose transaction completed: the same answer again (§17.2.2).
             Counters.RetransmissionAbsorbed();
@@ -132,19 +131,11 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
 
         if (message.Method == SipMethod.Register && _registrar.WillChallenge(message) && (Proxy is null || IsForUs(message)))
         {
-            // Half of all REGISTERs: no credentials yet, so the answer is a challenge (or a 4xx for a
-            // bad request), which is stateless anyway (§17.2.1 permits it for final answers that are
-            // not 2xx). Skipping the transaction saves its creation, table entry and abort; a
-            // retransmission is simply challenged again.
-            var challenge = await HandleLocallyAsync(message, flow);
-            if (IsStatelessAnswer(message.Method, challenge.StatusCode))
-            {
-                await SendStatelessAsync(challenge, flow);
-                return;
-            }
-
-            // Not expected (WillChallenge said so), but a 2xx must be retransmission-safe.
-            await SendThroughNewTransactionAsync(message, flow, key, challenge);
+            // Half of all REGISTERs: no credentials yet, so the answer can only be a challenge or an
+            // error (WillChallenge's contract), which is stateless anyway (§17.2.1 permits it for
+            // final answers that are not 2xx). Skipping the transaction saves its creation, table
+            // entry and abort; a retransmission is simply challenged again.
+            await SendStatelessAsync(await HandleLocallyAsync(message, flow), flow);
             return;
         }
 
@@ -178,15 +169,20 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
         var response = await HandleLocallyAsync(message, flow);
         response.AddHeader("Server", _serverHeader);
         var packet = ToPacket(response, flow);
+        if (!IsStatelessAnswer(message.Method, response.StatusCode)
+            && IsAnswerCached(message.Method, flow) && _answers.TryAdd(key, packet.Bytes.Span))
+        {
+            // Timer J's 32 s of replaying this answer (a REGISTER's 200) are kept compactly by the
+            // answer cache rather than by the transaction object (see CompletedAnswerCache). The
+            // transaction ends before the answer leaves, so the sender never sees it alive.
+            transaction.Abort();
+            await SendPacketAsync(packet);
+            return;
+        }
+
         transaction.SendResponse(response.StatusCode, packet);
         if (IsStatelessAnswer(message.Method, response.StatusCode))
         {
-            transaction.Abort();
-        }
-        else if (!flow.IsReliable && message.Method != SipMethod.Invite && _answers.TryAdd(key, packet.Bytes.Span))
-        {
-            // Timer J's 32 s of replaying this answer (a REGISTER's 200) are kept compactly by the
-            // answer cache rather than by the transaction object (see CompletedAnswerCache).
             transaction.Abort();
         }
     }
@@ -203,21 +199,6 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
             _logger.LogError(ex, "Error handling {Method} from {Remote}", message.MethodName, flow.RemoteEndPoint);
             return new SipResponse(message, 500, "Server Internal Error") { ToTag = Tags.New() };
         }
-    }
-
-    /// <summary>Sends an answer already made through a server transaction created for it (stateless if the table refuses one).</summary>
-    private async ValueTask SendThroughNewTransactionAsync(SipMessage message, SipFlow flow, TransactionKey key, SipResponse response)
-    {
-        var request = new SipPacket(null, ReadOnlyMemory<byte>.Empty, flow, flow.RemoteEndPoint);
-        var transaction = new ServerNonInviteTransaction<SipPacket>(_context, key, request, flow.IsReliable);
-        if (_transactions.TryAdd(key, transaction) != TransactionAddResult.Added)
-        {
-            await SendStatelessAsync(response, flow);
-            return;
-        }
-
-        response.AddHeader("Server", _serverHeader);
-        transaction.SendResponse(response.StatusCode, ToPacket(response, flow));
     }
 
     private async ValueTask ProxyRequestAsync(SipMessage message, SipFlow flow, ServerTransaction<SipPacket> transaction, TransactionKey key)
@@ -316,6 +297,11 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
     /// to the REGISTER 200 OKs, which must be replayed rather than re-run (nonce counts, CSeq order).
     /// INVITE transactions always stay, to absorb the ACK (RFC 3261 §17.2.1).
     /// </summary>
+    // Completed non-INVITE transactions over UDP replay their answer from CompletedAnswerCache
+    // (Timer J is zero over reliable transports; INVITE and its ACK keep their own transaction).
+    private static bool IsAnswerCached(SipMethod method, SipFlow flow)
+        => !flow.IsReliable && method is not (SipMethod.Invite or SipMethod.Ack);
+
     private static bool IsStatelessAnswer(SipMethod method, int statusCode)
         => method != SipMethod.Invite && statusCode >= 200 && (statusCode >= 300 || method == SipMethod.Options);
 
@@ -365,10 +351,14 @@ public sealed class SipServerCore : ISipMessageSink, ITransactionSink<SipPacket>
         await SendStatelessAsync(new SipResponse(result.Message, result.Error.StatusCode, reason) { ToTag = Tags.New() }, flow);
     }
 
-    private async ValueTask SendStatelessAsync(SipResponse response, SipFlow flow)
+    private ValueTask SendStatelessAsync(SipResponse response, SipFlow flow)
     {
         response.AddHeader("Server", _serverHeader);
-        var packet = ToPacket(response, flow);
+        return SendPacketAsync(ToPacket(response, flow));
+    }
+
+    private async ValueTask SendPacketAsync(SipPacket packet)
+    {
         if (await packet.Flow.SendToAsync(packet.Bytes, packet.Target))
         {
             Counters.ResponseSent();

@@ -40,7 +40,9 @@ public sealed class SipRegistrar
 
     /// <summary>
     /// Whether <see cref="HandleAsync"/> can only answer <paramref name="request"/> with a challenge
-    /// or an error: authentication is on and the request carries no Authorization header at all.
+    /// or an error: authentication is on and the request carries no Authorization header at all
+    /// (the authenticator then always challenges). SipServerCore relies on it to answer such
+    /// requests statelessly, without a transaction.
     /// </summary>
     public bool WillChallenge(SipMessage request)
         => _authenticator is not null && request.IndexOfHeader(HeaderId.Authorization) < 0;
