@@ -110,6 +110,38 @@ public class NonceServiceTests
     }
 
     [Fact]
+    public void Nonces_stay_unique_across_random_batches_and_threads()
+    {
+        // Random bytes come from a per-thread batch; many nonces per thread cross several refills.
+        var service = new NonceService(Secret, _time);
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
+        Parallel.For(0, 4, _ =>
+        {
+            for (var i = 0; i < 1000; i++)
+            {
+                Assert.True(seen.TryAdd(service.Issue("example.com"), true));
+            }
+        });
+        Assert.Equal(4000, seen.Count);
+    }
+
+    [Fact]
+    public void Services_with_different_secrets_interleaved_on_one_thread_keep_their_own_key()
+    {
+        // The keyed HMAC context is cached per thread: switching services must switch keys.
+        var other = Enumerable.Range(100, 32).Select(i => (byte)i).ToArray();
+        var a = new NonceService(Secret, _time);
+        var b = new NonceService(other, _time);
+        var fromA = a.Issue("example.com");
+        var fromB = b.Issue("example.com");
+
+        Assert.Equal(NonceStatus.Valid, a.Validate(fromA, "example.com"));
+        Assert.Equal(NonceStatus.Invalid, a.Validate(fromB, "example.com"));
+        Assert.Equal(NonceStatus.Valid, b.Validate(fromB, "example.com"));
+        Assert.Equal(NonceStatus.Invalid, b.Validate(fromA, "example.com"));
+    }
+
+    [Fact]
     public void Short_secret_is_refused()
         => Assert.Throws<ArgumentException>(() => new NonceService(new byte[15], _time));
 }
